@@ -1,0 +1,1 @@
+"""The `journey` command line; each subcommand lives in its own module and is registered in `main`."""

@@ -1,0 +1,70 @@
+"""Settings, read once from the environment (``JOURNEY_*``) or given by CLI flags.
+
+An unset Kafka bootstrap or Redis URL is not an error: it means "start the embedded ones",
+so a fresh checkout runs with nothing configured.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CHANNELS: tuple[str, ...] = ("web", "mobile", "store", "chat", "email", "social", "call_center")
+EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "examples" / "rules"
+
+
+class Settings(BaseSettings):
+    """Every knob of a worker; the names are the contract that `deploy/` relies on."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEY_", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(None, description="host:port[,host:port]; unset = embedded broker")
+    redis_url: str | None = Field(None, description="redis://…; unset = embedded Redis")
+    rules: Path = Field(EXAMPLE_RULES, description="rule file or folder, hot-reloaded")
+
+    app_id: str = "journey"
+    web_host: str = "0.0.0.0"
+    web_port: int = 6066
+    web_token: str | None = Field(None, description="bearer token required by every endpoint but probes")
+    data_dir: Path = Path(".journey-data")
+    store: str = "rocksdb://"
+
+    touchpoints_prefix: str = "touchpoints."
+    actions_prefix: str = "actions."
+    dlq_topic: str = "touchpoints.dlq"
+    internal_prefix: str = "journey."
+    channels: list[str] = Field(default_factory=lambda: list(DEFAULT_CHANNELS))
+    partitions: int = Field(4, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+    context_ttl_s: int = Field(30 * 24 * 3600, description="TTL of the per-customer Redis context view")
+    timer_interval_s: float = Field(0.2, gt=0, description="how often due waits are looked for")
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    @cached_property
+    def touchpoint_pattern(self) -> str:
+        """Regex of every touchpoint topic except the dead-letter one."""
+        prefix = self.touchpoints_prefix.replace(".", r"\.")
+        dlq = self.dlq_topic.removeprefix(self.touchpoints_prefix).replace(".", r"\.")
+        return rf"^{prefix}(?!{dlq}$)[a-z0-9_\-]+$"
+
+    def touchpoint_topic(self, channel: str) -> str:
+        return f"{self.touchpoints_prefix}{channel}"
+
+    def action_topic(self, channel: str) -> str:
+        return f"{self.actions_prefix}{channel}"
+
+    def internal_topic(self, name: str) -> str:
+        return f"{self.internal_prefix}{name}"

@@ -1,0 +1,62 @@
+"""structlog set-up: pretty in a terminal, JSON lines everywhere else.
+
+Log lines carry ids (customer, event, rule) and never personal data: callers pass ids only,
+and `redact_personal_data` drops keys that must never leave the process even by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+PERSONAL_KEYS = frozenset(
+    {"traits", "email", "phone", "text", "geo", "lat", "lon", "location", "properties", "context", "name"}
+)
+
+
+def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in PERSONAL_KEYS.intersection(event_dict):
+        event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """Route structlog and stdlib logging (Faust, aiokafka) through one renderer."""
+    json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_personal_data,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=True)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

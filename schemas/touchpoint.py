@@ -1,0 +1,236 @@
+"""The touchpoint event: the one contract every channel app publishes to (SPEC §1).
+
+Validation is strict about what the orchestrator relies on and lenient about everything else:
+unknown top-level and property fields are kept, well-known event types have their properties
+checked, and every error names the field in words a channel developer can act on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from functools import cached_property
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+MAX_EVENT_BYTES = 1024 * 1024
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+)
+
+
+def _rfc3339(value: Any) -> datetime:
+    """Accept only RFC 3339 text with an explicit offset, so event time is never guessed."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("missing timezone offset (add Z or +hh:mm)")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string, e.g. 2026-05-04T09:00:00Z")
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp (e.g. 2026-05-04T09:00:00Z)")
+    if match.group("offset") is None:
+        raise ValueError("missing timezone offset (add Z or +hh:mm)")
+    text = value.replace("z", "Z").replace("Z", "+00:00")
+    if match.group(1) and len(match.group(1)) > 7:  # Python keeps microseconds only
+        text = text.replace(match.group(1), match.group(1)[:7])
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date and time ({exc})") from None
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
+EventType = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=128)
+]
+Channel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _finite(value: float, field: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{field} must be a finite number")
+    return value
+
+
+class Geo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class EventContext(BaseModel):
+    """Where the event happened; only the fields the engine reads are typed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    geo: Geo | None = None
+    store_id: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris)") from None
+        return value
+
+
+class _Props(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class IdentifyProps(_Props):
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConsentProps(_Props):
+    channel: Channel
+    granted: bool
+
+
+class ProductViewedProps(_Props):
+    sku: Identifier
+    price: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+
+class CartItemAddedProps(_Props):
+    sku: Identifier
+    qty: float = Field(1, gt=0, allow_inf_nan=False)
+    price: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+
+class CartItemRemovedProps(_Props):
+    sku: Identifier
+
+
+class OrderCompletedProps(_Props):
+    order_id: Identifier
+    total: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ChatMessageProps(_Props):
+    text: str | None = None
+    sentiment: float | None = Field(None, ge=-1, le=1, allow_inf_nan=False)
+    intent: str | None = None
+
+
+WELL_KNOWN_PROPERTIES: dict[str, type[_Props]] = {
+    "identify": IdentifyProps,
+    "consent.updated": ConsentProps,
+    "product.viewed": ProductViewedProps,
+    "cart.item_added": CartItemAddedProps,
+    "cart.item_removed": CartItemRemovedProps,
+    "order.completed": OrderCompletedProps,
+    "chat.message": ChatMessageProps,
+}
+
+
+class Touchpoint(BaseModel):
+    """One customer touchpoint, exactly as a channel app publishes it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, title="Touchpoint")
+
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    type: EventType
+    channel: Channel
+    occurred_at: Timestamp
+    customer_id: Identifier | None = None
+    anonymous_id: Identifier | None = None
+    identifiers: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], Identifier] | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    context: EventContext | None = None
+
+    @model_validator(mode="after")
+    def _checks(self) -> Touchpoint:
+        if not (self.customer_id or self.anonymous_id or self.identifiers):
+            raise ValueError("one of customer_id, anonymous_id or identifiers is required")
+        props_model = WELL_KNOWN_PROPERTIES.get(self.type)
+        if props_model is not None:
+            try:
+                props_model.model_validate(self.properties)
+            except ValidationError as exc:
+                raise ValueError(describe_errors(exc, prefix="properties")) from None
+        if self.type == "location.updated" and (self.context is None or self.context.geo is None):
+            raise ValueError("location.updated needs context.geo {lat, lon}")
+        return self
+
+    @cached_property
+    def ts(self) -> float:
+        """Event time as Unix seconds: the engine's clock unit."""
+        return self.occurred_at.timestamp()
+
+    @cached_property
+    def props(self) -> dict[str, Any]:
+        """Properties with the well-known defaults applied (e.g. `qty` 1)."""
+        props_model = WELL_KNOWN_PROPERTIES.get(self.type)
+        if props_model is None:
+            return self.properties
+        return {**self.properties, **props_model.model_validate(self.properties).model_dump(exclude_none=True)}
+
+
+class InvalidEvent(ValueError):
+    """Raised with a message meant for the channel developer and the dead-letter record."""
+
+
+_ADAPTER: TypeAdapter[Touchpoint] = TypeAdapter(Touchpoint)
+
+
+def describe_errors(error: ValidationError, prefix: str = "") -> str:
+    """Turn pydantic's error list into one line per problem, each naming its field."""
+    parts: list[str] = []
+    for item in error.errors(include_url=False):
+        path = [prefix] if prefix else []
+        path += [str(p) for p in item["loc"] if p not in ("function-after", "function-before")]
+        loc = ".".join(path)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "json_invalid":
+            loc, message = "", f"not valid JSON ({item['ctx'].get('error', message)})"
+        elif item["type"] in ("model_type", "dict_type") and not loc:
+            message = "an event must be a JSON object"
+        parts.append(f"`{loc}`: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def parse_touchpoint(raw: bytes | str) -> Touchpoint:
+    """Validate one Kafka message value; raise `InvalidEvent` with a human-readable reason."""
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"event is {size} bytes, over the {MAX_EVENT_BYTES}-byte (1 MiB) limit")
+    try:
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_errors(exc)) from None
+    except (ValueError, RecursionError) as exc:  # e.g. invalid UTF-8 or nesting deeper than the parser allows
+        raise InvalidEvent(f"not a valid event ({exc})") from None
+
+
+def touchpoint_from_dict(data: dict[str, Any]) -> Touchpoint:
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_errors(exc)) from None
