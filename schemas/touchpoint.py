@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import from_json
 
 MAX_EVENT_BYTES = 1024 * 1024
 
@@ -99,7 +100,9 @@ class EventContext(BaseModel):
 
 
 class _Props(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """Strict, so a property is what the JSON Schema says (no `"false"` → False, no `"2"` → 2)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class IdentifyProps(_Props):
@@ -159,7 +162,9 @@ class Touchpoint(BaseModel):
     occurred_at: Timestamp
     customer_id: Identifier | None = None
     anonymous_id: Identifier | None = None
-    identifiers: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], Identifier] | None = None
+    identifiers: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")], Identifier] | None = (
+        None
+    )
     properties: dict[str, Any] = Field(default_factory=dict)
     context: EventContext | None = None
 
@@ -188,7 +193,10 @@ class Touchpoint(BaseModel):
         props_model = WELL_KNOWN_PROPERTIES.get(self.type)
         if props_model is None:
             return self.properties
-        return {**self.properties, **props_model.model_validate(self.properties).model_dump(exclude_none=True)}
+        return {
+            **self.properties,
+            **props_model.model_validate(self.properties).model_dump(exclude_none=True),
+        }
 
 
 class InvalidEvent(ValueError):
@@ -222,10 +230,14 @@ def parse_touchpoint(raw: bytes | str) -> Touchpoint:
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"event is {size} bytes, over the {MAX_EVENT_BYTES}-byte (1 MiB) limit")
     try:
-        return _ADAPTER.validate_json(raw)
+        data = from_json(raw, allow_inf_nan=False)  # NaN and Infinity are not JSON (RFC 8259)
+    except ValueError as exc:  # also invalid UTF-8, or nesting deeper than the parser allows
+        raise InvalidEvent(f"not valid JSON ({exc})") from None
+    try:
+        return _ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise InvalidEvent(describe_errors(exc)) from None
-    except (ValueError, RecursionError) as exc:  # e.g. invalid UTF-8 or nesting deeper than the parser allows
+    except RecursionError as exc:
         raise InvalidEvent(f"not a valid event ({exc})") from None
 
 

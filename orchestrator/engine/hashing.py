@@ -1,0 +1,47 @@
+"""Stable hashes: action ids, holdout membership, variant choice, event-id fingerprints.
+
+All of them must give the same answer on every machine, process and Python version (so no
+`hash()`), and the holdout and variant draws must be independent of each other: each hashes
+its own salt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+_TWO_64 = float(2**64)
+
+
+def _u64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def unit_draw(salt: str, rule_id: str, customer_id: str) -> float:
+    """A uniform number in [0, 1) fixed for (salt, rule, customer)."""
+    return _u64(f"{salt}\x1f{rule_id}\x1f{customer_id}") / _TWO_64
+
+
+def action_id(rule_id: str, customer_id: str, trigger_event_id: str) -> str:
+    """The senders' idempotency key: the same rule, customer and trigger always give the same id."""
+    digest = hashlib.sha256(f"{rule_id}\x1f{customer_id}\x1f{trigger_event_id}".encode()).hexdigest()
+    return digest[:32]
+
+
+def in_holdout(rule_id: str, customer_id: str, fraction: float) -> bool:
+    return fraction > 0 and unit_draw("holdout", rule_id, customer_id) < fraction
+
+
+def choose_variant(rule_id: str, customer_id: str, weights: Sequence[float]) -> int:
+    """Index of the customer's variant, drawn in proportion to `weights`."""
+    point = unit_draw("variant", rule_id, customer_id) * sum(weights)
+    for index, weight in enumerate(weights):
+        point -= weight
+        if point < 0:
+            return index
+    return len(weights) - 1
+
+
+def event_fingerprint(event_id: str) -> int:
+    """A signed 64-bit fingerprint of an event id: 9 bytes in the state instead of the whole id."""
+    return _u64(event_id) - 2**63
