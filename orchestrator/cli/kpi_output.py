@@ -8,7 +8,6 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.kpi_stats import with_statistics
 
 KpiFormat = Literal["json", "table"]
 
@@ -22,6 +21,8 @@ def print_kpis(rows: list[dict[str, Any]], fmt: KpiFormat) -> None:
         for row in rows:
             print(orjson.dumps(row).decode())
         return
+    from orchestrator.kpi_stats import with_statistics  # scipy: costly to import, needed only here
+
     table = Table(title="KPIs per rule and group (Wilson 95 % interval; p-value vs holdout)")
     for column in ("rule", "group", "actions", "conversions", "rate", "95 % CI", "uplift", "p-value"):
         table.add_column(column, justify="left" if column in ("rule", "group") else "right")
