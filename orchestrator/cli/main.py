@@ -36,5 +36,38 @@ def root(
     """Event-streaming journey orchestrator."""
 
 
+from orchestrator.cli.rules import register as register_rules  # noqa: E402
+
+register_rules(app)
+
+from orchestrator.cli.topics import register as register_topics  # noqa: E402
+
+register_topics(app)
+
+from orchestrator.cli.replay import register as register_replay  # noqa: E402
+
+register_replay(app)
+
+from orchestrator.cli.lag import register as register_lag  # noqa: E402
+
+register_lag(app)
+
+from orchestrator.cli.dashboard import register as register_dashboard  # noqa: E402
+
+register_dashboard(app)
+
+from orchestrator.cli.worker import register as register_worker  # noqa: E402
+
+register_worker(app)
+
+from orchestrator.cli.publish import register as register_publish  # noqa: E402
+
+register_publish(app)
+
+from orchestrator.cli.simulate import register as register_simulate  # noqa: E402
+
+register_simulate(app)
+
+
 def run() -> None:
     app()

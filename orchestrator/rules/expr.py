@@ -813,8 +813,10 @@ _INT64 = 2**63
 _EXACT_FLOAT_INT = 2**53
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, depth: int = 0) -> Any:
     """Typed `${…}` values as JSON wants them: 240 not 240.0, no NaN, no unbounded ints, own copies."""
+    if depth > MAX_DEPTH:
+        return None
     cv = value.__class__
     if cv is float:
         if value != value or value in (math.inf, -math.inf):
@@ -830,9 +832,9 @@ def _json_value(value: Any) -> Any:
         except OverflowError:
             return None
     if cv is list or cv is tuple:
-        return [_json_value(item) for item in value]
+        return [_json_value(item, depth + 1) for item in value]
     if cv is dict:
-        return {str(key): _json_value(item) for key, item in value.items()}
+        return {str(key): _json_value(item, depth + 1) for key, item in value.items()}
     if value is None or cv is str or cv is bool:
         return value
     return None
@@ -848,10 +850,7 @@ def _text(value: Any) -> str:
     if cv is bool:
         return "true" if value else "false"
     if cv is int or cv is float:
-        try:
-            return str(value)
-        except ValueError:
-            return ""
+        return str(value)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
