@@ -8,7 +8,6 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-
 KpiFormat = Literal["json", "table"]
 
 
