@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1)
 
     context_ttl_s: int = Field(30 * 24 * 3600, description="TTL of the per-customer Redis context view")
+    kafka_session_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="consumer-group session timeout; unset = Faust's default (60 s). A new group's first "
+        "assignment takes about half of it on the embedded broker, so tests and the demo set 2-6 s",
+    )
     timer_interval_s: float = Field(0.2, gt=0, description="how often due waits are looked for")
 
     log_format: Literal["auto", "json", "console"] = "auto"

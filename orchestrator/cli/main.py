@@ -6,11 +6,14 @@ A subcommand module exposes `register(app)`; only commands that exist are regist
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated
 
 import typer
 
 from orchestrator import __version__
+
+COMMAND_MODULES = ("demo", "worker", "rules", "replay", "publish", "simulate", "lag", "dashboard", "topics")
 
 app = typer.Typer(
     name="journey",
@@ -36,37 +39,8 @@ def root(
     """Event-streaming journey orchestrator."""
 
 
-from orchestrator.cli.rules import register as register_rules  # noqa: E402
-
-register_rules(app)
-
-from orchestrator.cli.topics import register as register_topics  # noqa: E402
-
-register_topics(app)
-
-from orchestrator.cli.replay import register as register_replay  # noqa: E402
-
-register_replay(app)
-
-from orchestrator.cli.lag import register as register_lag  # noqa: E402
-
-register_lag(app)
-
-from orchestrator.cli.dashboard import register as register_dashboard  # noqa: E402
-
-register_dashboard(app)
-
-from orchestrator.cli.worker import register as register_worker  # noqa: E402
-
-register_worker(app)
-
-from orchestrator.cli.publish import register as register_publish  # noqa: E402
-
-register_publish(app)
-
-from orchestrator.cli.simulate import register as register_simulate  # noqa: E402
-
-register_simulate(app)
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"orchestrator.cli.{_name}").register(app)
 
 
 def run() -> None:
