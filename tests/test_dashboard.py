@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from orchestrator.lag import LagMonitor
 from orchestrator.metrics import JourneyMetrics
 from orchestrator.web import mount
+from orchestrator.web.security import security_middleware
 from orchestrator.web.server import build_app
 from orchestrator.web.snapshot import histogram_quantile
 
@@ -48,7 +49,8 @@ async def test_api_pages_and_kpi_states() -> None:
             }
         ]
 
-    with_kpis, without = web.Application(), web.Application()
+    with_kpis = web.Application(middlewares=[security_middleware(None)])
+    without = web.Application(middlewares=[security_middleware(None)])
     mount(with_kpis.router, metrics=metrics, lag_source=None, kpi_source=kpis)
     mount(without.router, metrics=metrics, lag_source=None)
     async with (

@@ -7,7 +7,8 @@ Seam with the worker (before its web app starts):
 
 `kpi_source` is an async callable returning the KPI rows of SPEC §5 (None shows "no KPI source").
 `dashboard.run()` may be started as a background task to keep history while no page is open.
-Pages are static files with no inline script, served with a `script-src 'self'` policy.
+Pages are static files with no inline script; the server installs `security_middleware` for the
+`script-src 'self'` policy and the optional bearer token.
 """
 
 from __future__ import annotations
@@ -22,16 +23,12 @@ from orchestrator.web.snapshot import DashboardState, LagSource
 from orchestrator.web.sources import KpiSource, LocalMetrics, MetricsSource
 
 STATIC = Path(__file__).resolve().parent / "static"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
 
 
 def _page(name: str) -> web.FileResponse:
+    """Security headers come from `security.security_middleware`, which every server installs."""
     response = web.FileResponse(STATIC / name)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from orchestrator.lag import LagMonitor, LagSampler
 from orchestrator.web.routes import mount
+from orchestrator.web.security import add_login_route, security_middleware
 from orchestrator.web.sources import RemoteMetrics
 
 LAG_SAMPLER = web.AppKey("lag_sampler", LagSampler)
@@ -28,7 +29,8 @@ def build_app(
     token: str | None = None,
 ) -> web.Application:
     """An app whose startup starts the lag sampler and whose cleanup closes every client."""
-    app = web.Application()
+    app = web.Application(middlewares=[security_middleware(token)])
+    add_login_route(app.router)
     remote = RemoteMetrics(workers, token=token)
     sampler = LagSampler(monitor, interval_s=lag_interval_s) if monitor is not None else None
     app[REMOTE] = remote
