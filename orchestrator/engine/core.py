@@ -274,11 +274,13 @@ class _Turn:
         cancelled = engine._cancels.get(type_)
         if cancelled and state.waits:
             state.waits = [w for w in state.waits if w.rule_id not in cancelled]
+        scope: Scope | None = None  # one per event: every trigger sees the same state after the event
         for rule in engine._triggers.get(type_, ()):
             channels = rule.trigger.channels
             if channels is not None and channel not in channels:
                 continue
-            scope = self._scope(event, self.now)
+            if scope is None:
+                scope = self._scope(event, self.now)
             if rule.condition is not None and not rule.condition.test(scope):
                 continue
             if rule.wait is None:
@@ -377,7 +379,9 @@ class _Turn:
             self._suppress(rule, "cap", at, action["trigger_event_id"])
             return
         state.emissions.append(Emission(at, channel))
-        action = {**action, "decided_at": iso_utc(at)}
+        decided_at = iso_utc(at)
+        if action["decided_at"] != decided_at:
+            action = {**action, "decided_at": decided_at}
         self._record(rule_id, action, at, action["variant"] or DEFAULT_GROUP)
 
     def _record(self, rule_id: str, action: dict[str, Any], at: float, group: str) -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from orchestrator.engine.state import CustomerState
 from schemas import Action
 
 
+@lru_cache(maxsize=4096)
 def iso_utc(ts: float) -> str:
-    """RFC 3339 in UTC with a `Z`; whole seconds print without a fraction."""
+    """RFC 3339 in UTC with a `Z`; whole seconds print without a fraction.
+
+    Cached: one event's time is formatted for each of its decisions, and replays revisit the same
+    instants (waits ending together, quiet hours ending at the same minute).
+    """
     moment = datetime.fromtimestamp(ts, UTC)
     spec = "seconds" if moment.microsecond == 0 else "milliseconds"
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")

@@ -85,6 +85,16 @@ class Scope(Mapping[str, Any]):
         self._cache[name] = value
         return value
 
+    def get(self, name: str, default: Any = None) -> Any:
+        """Compiled expressions read roots through `get`: the hot path, so no `Mapping.get` detour."""
+        cache = self._cache
+        if name in cache:
+            return cache[name]
+        if name not in ROOT_NAMES:
+            return default
+        value = cache[name] = getattr(self, f"_root_{name}")()
+        return value
+
     def __iter__(self) -> Iterator[str]:
         return iter(ROOT_NAMES)
 
