@@ -1,0 +1,97 @@
+"""Identity: resolve each event to its profile through the alias map, then re-key it by profile.
+
+The alias map is partitioned like `journey.identity`: an alias lives in the partition its key
+hashes to, and only that partition answers for it. An event is routed by its first alias key;
+when its resolution needs an alias owned by another partition it hops there (`Route.known`
+carries the answers so far). Links to aliases of other partitions are sent to their owners.
+See docs/runtime.md for the merge protocol and the limits of this scheme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import faust
+
+from orchestrator.engine import resolve_identity
+from orchestrator.logging import get_logger
+from orchestrator.runtime.dead_letter import dead_letter_record
+from orchestrator.runtime.envelope import Deliver, Forget, Handoff, Link, Route, decode_identity
+from orchestrator.runtime.pipeline import Outbox, Pipeline
+from schemas import parse_touchpoint
+
+log = get_logger(__name__)
+UNKNOWN = ""
+
+
+def register(pipeline: Pipeline) -> None:
+    @pipeline.app.agent(pipeline.identity_topic, name="journey.identity")
+    async def identity(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            partition = event.message.partition
+            outbox = Outbox(pipeline)
+            for command in decode_identity(event.value).commands:
+                if isinstance(command, Route):
+                    try:
+                        _route(pipeline, outbox, partition, command)
+                    except Exception as exc:  # never wedge the partition on one event: dead-letter it
+                        log.exception("identity_error", partition=partition, offset=event.message.offset)
+                        record = dead_letter_record(
+                            command.item.raw, pipeline.identity_topic.get_topic_name(), partition,
+                            event.message.offset, f"processing error: {type(exc).__name__}",
+                        )
+                        await pipeline.dlq.send(value=record)
+                elif isinstance(command, Link):
+                    pipeline.aliases[command.alias] = command.profile.encode()
+                else:
+                    _forget(pipeline, command)
+            await outbox.flush()
+            yield None
+
+
+def _forget(pipeline: Pipeline, command: Forget) -> None:
+    if pipeline.aliases.get(command.alias) is not None:
+        del pipeline.aliases[command.alias]
+
+
+def _lookup_local(pipeline: Pipeline, partition: int, route: Route) -> None:
+    for key in route.keys:
+        if key not in route.known and pipeline.partition(key) == partition:
+            value = pipeline.aliases.get(key)
+            route.known[key] = value.decode() if value is not None else UNKNOWN
+
+
+def _next_hop(route: Route, needs_all: bool) -> str | None:
+    """The next alias whose owner must be asked, or None when the answers so far decide."""
+    for key in route.keys:
+        answer = route.known.get(key)
+        if answer is None:
+            return key
+        if answer != UNKNOWN and not needs_all:
+            return None
+    return None
+
+
+def _route(pipeline: Pipeline, outbox: Outbox, partition: int, route: Route) -> None:
+    touchpoint = parse_touchpoint(route.item.raw)
+    needs_all = bool(touchpoint.customer_id) and touchpoint.type == "identify"
+    needs_any = not touchpoint.customer_id
+    if needs_all or needs_any:
+        _lookup_local(pipeline, partition, route)
+        hop = _next_hop(route, needs_all)
+        if hop is not None:
+            outbox.to_identity(hop, route)
+            return
+    resolution = resolve_identity(touchpoint, lambda key: route.known.get(key) or None)
+    profile = resolution.profile_id
+    for key in resolution.links:
+        if pipeline.partition(key) == partition:
+            pipeline.aliases[key] = profile.encode()
+        else:
+            outbox.to_identity(key, Link(alias=key, profile=profile))
+    for anon in resolution.merge_from:
+        outbox.to_customers(anon, Handoff(anon=anon, into=profile))
+    if resolution.merge_from:
+        log.info("profile_merge_started", profile=profile, merge_from=resolution.merge_from,
+                 event_id=touchpoint.event_id)
+    outbox.to_customers(profile, Deliver(profile=profile, item=route.item, expect=resolution.merge_from))

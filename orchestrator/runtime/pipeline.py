@@ -1,0 +1,107 @@
+"""The wiring every agent shares: topics, tables, the live rules, the deadline index, the view writer.
+
+Agents receive one `Pipeline` instead of module globals so that `create_app` can build several
+independent apps (tests, the demo) in one process. `Outbox` groups what a batch produces by
+destination partition so each hop sends one message per partition.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from orchestrator.config import Settings
+from orchestrator.runtime.context_view import ContextViewWriter
+from orchestrator.runtime.deadlines import DeadlineIndex
+from orchestrator.runtime.envelope import (
+    CustomerBatch,
+    CustomerCommand,
+    IdentityBatch,
+    IdentityCommand,
+    encode,
+)
+from orchestrator.runtime.partitioning import partition_for
+from orchestrator.runtime.rules_reload import LiveRules
+
+RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+TICK_RETRY_S = 5.0
+DUE = struct.Struct("!d")  # `deadlines` table values: the next due time, seconds
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    app: faust.App
+    rules: LiveRules
+    views: ContextViewWriter
+    touchpoints: faust.TopicT
+    identity_topic: faust.TopicT
+    customers_topic: faust.TopicT
+    dlq: faust.TopicT
+    aliases: faust.Table
+    profiles: faust.Table
+    deadlines: faust.Table
+    merges: faust.Table
+    index: DeadlineIndex = field(default_factory=DeadlineIndex)
+    ticks_in_flight: dict[int, float] = field(default_factory=dict)
+    _action_topics: dict[str, faust.TopicT] = field(default_factory=dict)
+
+    @property
+    def partitions(self) -> int:
+        return self.settings.partitions
+
+    def partition(self, key: str) -> int:
+        return partition_for(key, self.settings.partitions)
+
+    async def action_topic(self, suffix: str) -> faust.TopicT:
+        """`actions.<suffix>`, declared on first use so a new rule's channel needs no deploy step."""
+        topic = self._action_topics.get(suffix)
+        if topic is None:
+            topic = self.app.topic(
+                self.settings.action_topic(suffix), partitions=self.settings.partitions, **RAW
+            )
+            await topic.maybe_declare()
+            self._action_topics[suffix] = topic
+        return topic
+
+    def tick_due(self, partition: int, now: float) -> bool:
+        """True when a tick should be sent: none in flight, or the last one got lost."""
+        sent = self.ticks_in_flight.get(partition)
+        return sent is None or now - sent > TICK_RETRY_S
+
+
+@dataclass
+class Outbox:
+    """Commands of one batch, grouped by destination partition, sent as one message each."""
+
+    pipeline: Pipeline
+    identity: defaultdict[int, list[IdentityCommand]] = field(default_factory=lambda: defaultdict(list))
+    customers: defaultdict[int, list[CustomerCommand]] = field(default_factory=lambda: defaultdict(list))
+
+    def to_identity(self, key: str, command: IdentityCommand) -> None:
+        self.identity[self.pipeline.partition(key)].append(command)
+
+    def to_customers(self, key: str, command: CustomerCommand) -> None:
+        self.customers[self.pipeline.partition(key)].append(command)
+
+    async def flush(self) -> None:
+        for partition, identity_commands in self.identity.items():
+            await self.pipeline.identity_topic.send(
+                value=encode(IdentityBatch(identity_commands)), partition=partition
+            )
+        for partition, customer_commands in self.customers.items():
+            await self.pipeline.customers_topic.send(
+                value=encode(CustomerBatch(customer_commands)), partition=partition
+            )
+        self.identity.clear()
+        self.customers.clear()
+
+
+def now() -> float:
+    """The live system's clock (SPEC §3 "Clock"): the wall clock."""
+    return time.time()
