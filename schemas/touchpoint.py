@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -151,10 +151,17 @@ WELL_KNOWN_PROPERTIES: dict[str, type[_Props]] = {
 }
 
 
+# Defaults of well-known properties that the models above declare (a missing `qty` is 1).
+PROPERTY_DEFAULTS: dict[str, dict[str, Any]] = {"cart.item_added": {"qty": 1}}
+
+
 class Touchpoint(BaseModel):
     """One customer touchpoint, exactly as a channel app publishes it."""
 
     model_config = ConfigDict(extra="allow", frozen=True, title="Touchpoint")
+
+    _ts: float = PrivateAttr(0.0)
+    _props: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     type: EventType
@@ -182,21 +189,21 @@ class Touchpoint(BaseModel):
             raise ValueError("location.updated needs context.geo {lat, lon}")
         return self
 
-    @cached_property
+    def model_post_init(self, _context: Any) -> None:
+        # Computed once here: the engine reads both several times per event.
+        self._ts = self.occurred_at.timestamp()
+        defaults = PROPERTY_DEFAULTS.get(self.type)
+        self._props = {**defaults, **self.properties} if defaults else self.properties
+
+    @property
     def ts(self) -> float:
         """Event time as Unix seconds: the engine's clock unit."""
-        return self.occurred_at.timestamp()
+        return self._ts
 
-    @cached_property
+    @property
     def props(self) -> dict[str, Any]:
         """Properties with the well-known defaults applied (e.g. `qty` 1)."""
-        props_model = WELL_KNOWN_PROPERTIES.get(self.type)
-        if props_model is None:
-            return self.properties
-        return {
-            **self.properties,
-            **props_model.model_validate(self.properties).model_dump(exclude_none=True),
-        }
+        return self._props
 
 
 class InvalidEvent(ValueError):

@@ -29,6 +29,7 @@ from orchestrator.engine.state import (
     LastAction,
     PendingWait,
     TriggerRef,
+    recent_events,
 )
 from orchestrator.rules.model import Rule, RuleSet
 from schemas import Action, Touchpoint
@@ -103,21 +104,16 @@ class Engine:
 
     def context_view(self, profile_id: str, state: CustomerState) -> dict[str, Any]:
         """What a call-centre or store app reads about the customer (kept in Redis)."""
-        last = state.recent[-1] if state.recent else None
         handoffs = [
             {"rule_id": rule_id, "action_id": la.action_id, "decided_at": iso_utc(la.at)}
             for rule_id, la in state.last_actions.items()
             if rule_id in self._handoff_rules and la.group != HOLDOUT_GROUP
         ]
-        return {
-            **self.snapshot(profile_id, state),
-            "last_channel": last.channel if last else None,
-            "open_handoffs": handoffs,
-        }
+        return {**self.snapshot(profile_id, state), "open_handoffs": handoffs}
 
     def snapshot(self, profile_id: str, state: CustomerState) -> dict[str, Any]:
         """The customer context an action carries when its rule asks for it (e.g. a handoff)."""
-        last = state.recent[-1] if state.recent else None
+        recent = recent_events(state)[-CONTEXT_RECENT_EVENTS:]
         return {
             "customer_id": profile_id,
             "traits": dict(state.traits),
@@ -126,11 +122,10 @@ class Engine:
                 "total": cart_total(state),
             },
             "orders": {"count": state.orders_count, "total_spent": state.orders_total},
-            "last_channel": last.channel if last else None,
+            "last_channel": recent[-1][1] if recent else None,
             "channels_seen": list(state.channels),
             "recent_events": [
-                {"type": e.type, "channel": e.channel, "occurred_at": iso_utc(e.at)}
-                for e in state.recent[-CONTEXT_RECENT_EVENTS:]
+                {"type": type_, "channel": channel, "occurred_at": iso_utc(at)} for type_, channel, at in recent
             ],
             "counters": dict(state.counters),
         }
@@ -175,6 +170,8 @@ class _Turn:
         created (a late event): that one fires at the current clock.
         """
         state, now = self.state, self.now
+        if not state.waits and not state.deferred and self.rules.defaults.profile_ttl_s is None:
+            return
         floor = state.clock if state.clock is not None else now
         while True:
             due_items: list[tuple[float, int, int, Any]] = []
@@ -387,7 +384,7 @@ class _Turn:
     def _record(self, rule_id: str, action: dict[str, Any], at: float, group: str) -> None:
         self.state.rule_last_at[rule_id] = at
         self.state.last_actions[rule_id] = LastAction(action["action_id"], at, group)
-        self.step.actions.append(Action.model_validate(action))
+        self.step.actions.append(Action.model_construct(**action))
 
     def _suppress(self, rule: Rule, reason: str, at: float, trigger_event_id: str) -> None:
         self.step.suppressed.append(Suppression(rule.id, self.profile_id, reason, at, trigger_event_id))

@@ -43,5 +43,9 @@ def choose_variant(rule_id: str, customer_id: str, weights: Sequence[float]) -> 
 
 
 def event_fingerprint(event_id: str) -> int:
-    """A signed 64-bit fingerprint of an event id: 9 bytes in the state instead of the whole id."""
-    return _u64(event_id) - 2**63
+    """A 32-bit fingerprint of an event id: 5 bytes in the state instead of the whole id.
+
+    With 64 remembered per customer, a new event is mistaken for a re-sent one with odds of
+    about 1 in 67 million: the price of a state that fits in a kilobyte.
+    """
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=4).digest(), "big")

@@ -8,11 +8,12 @@ the same rule; for each rule the more recent last action wins (SPEC §5: merges 
 from __future__ import annotations
 
 from orchestrator.engine.state import (
-    MAX_RECENT_EVENTS,
     MAX_RECENT_VIEWED,
     MAX_SEEN_EVENT_IDS,
     CartItem,
     CustomerState,
+    recent_events,
+    set_recent,
 )
 
 
@@ -49,7 +50,7 @@ def merge_states(into: CustomerState, other: CustomerState) -> CustomerState:
     pending_rules = {w.rule_id for w in into.waits}
     deferred_rules = {d.rule_id for d in into.deferred}
     seen = list(dict.fromkeys([*other.seen, *into.seen]))[-MAX_SEEN_EVENT_IDS:]
-    return CustomerState(
+    merged = CustomerState(
         traits={**other.traits, **into.traits},
         consent={**other.consent, **into.consent},
         cart=_merge_cart(into.cart, other.cart),
@@ -57,7 +58,6 @@ def merge_states(into: CustomerState, other: CustomerState) -> CustomerState:
         orders_total=into.orders_total + other.orders_total,
         orders_last_at=_latest(into.orders_last_at, other.orders_last_at),
         viewed=[*other.viewed, *into.viewed][-MAX_RECENT_VIEWED:],
-        recent=sorted([*other.recent, *into.recent], key=lambda e: e.at)[-MAX_RECENT_EVENTS:],
         last_seen=last_seen,
         channels=list(dict.fromkeys([*into.channels, *other.channels])),
         location=into.location if into.location is not None else other.location,
@@ -73,3 +73,5 @@ def merge_states(into: CustomerState, other: CustomerState) -> CustomerState:
         newest_at=_latest(into.newest_at, other.newest_at),
         clock=_latest(into.clock, other.clock),
     )
+    set_recent(merged, sorted([*recent_events(other), *recent_events(into)], key=lambda e: e[2]))
+    return merged

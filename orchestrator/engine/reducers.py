@@ -10,13 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from orchestrator.engine.state import (
-    MAX_RECENT_EVENTS,
-    MAX_RECENT_VIEWED,
-    CartItem,
-    CustomerState,
-    RecentEvent,
-)
+from orchestrator.engine.state import MAX_RECENT_VIEWED, CartItem, CustomerState, push_recent
 from orchestrator.rules.model import Counter, Geofence
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -100,9 +94,6 @@ def apply_builtin(
     state.last_seen[channel] = max(state.last_seen.get(channel, at), at)
     if channel not in state.channels:
         state.channels.append(channel)
-    recent = state.recent
-    recent.append(RecentEvent(type_, channel, at))
-    if len(recent) > MAX_RECENT_EVENTS:
-        del recent[: len(recent) - MAX_RECENT_EVENTS]
+    push_recent(state, type_, channel, at)
     state.newest_at = max(state.newest_at or at, at)
     return entered

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from orchestrator.engine.reducers import cart_total
-from orchestrator.engine.state import CustomerState, TriggerRef
+from orchestrator.engine.state import CustomerState, TriggerRef, recent_events
 from schemas import Touchpoint
 
 ROOT_NAMES = (
@@ -50,6 +50,23 @@ def trigger_view(trigger: TriggerRef) -> dict[str, Any]:
         "occurred_at": trigger.at,
         "properties": trigger.properties,
     }
+
+
+class _RecentView(dict[str, Any]):
+    """`recent`, with `recent.events` built only when an expression reads it."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: CustomerState) -> None:
+        super().__init__(viewed=state.viewed)
+        self._state = state
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == "events" and not super().__contains__("events"):
+            self["events"] = [
+                {"type": t, "channel": c, "occurred_at": at} for t, c, at in recent_events(self._state)
+            ]
+        return super().get(key, default)
 
 
 class Scope(Mapping[str, Any]):
@@ -121,9 +138,7 @@ class Scope(Mapping[str, Any]):
         return {"count": s.orders_count, "total_spent": s.orders_total, "last_at": s.orders_last_at}
 
     def _root_recent(self) -> dict[str, Any]:
-        s = self._state
-        events = [{"type": e.type, "channel": e.channel, "occurred_at": e.at} for e in s.recent]
-        return {"viewed": list(s.viewed), "events": events}
+        return _RecentView(self._state)
 
     def _root_last_seen(self) -> dict[str, float]:
         return self._state.last_seen

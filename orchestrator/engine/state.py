@@ -16,19 +16,13 @@ _PREFIX = bytes([FORMAT_VERSION])
 
 MAX_RECENT_EVENTS = 50
 MAX_RECENT_VIEWED = 20
-MAX_SEEN_EVENT_IDS = 128
+MAX_SEEN_EVENT_IDS = 64
 
 
 class CartItem(msgspec.Struct, array_like=True):
     sku: str
     qty: float
     price: float
-
-
-class RecentEvent(msgspec.Struct, array_like=True):
-    type: str
-    channel: str
-    at: float
 
 
 class TriggerRef(msgspec.Struct, array_like=True):
@@ -72,7 +66,12 @@ class LastAction(msgspec.Struct, array_like=True):
 
 
 class CustomerState(msgspec.Struct, omit_defaults=True):
-    """Everything the engine knows about one profile; the shell treats it as opaque."""
+    """Everything the engine knows about one profile; the shell treats it as opaque.
+
+    `recent` is the last events as (index into `recent_kinds`, whole-second time): a kind is
+    "type channel", stored once however often it recurs — the biggest saving in the encoding.
+    `seen` holds 32-bit fingerprints of the latest event ids, for deduplication.
+    """
 
     traits: dict[str, Any] = {}
     consent: dict[str, bool] = {}
@@ -81,7 +80,8 @@ class CustomerState(msgspec.Struct, omit_defaults=True):
     orders_total: float = 0.0
     orders_last_at: float | None = None
     viewed: list[str] = []
-    recent: list[RecentEvent] = []
+    recent_kinds: list[str] = []
+    recent: list[tuple[int, int]] = []
     last_seen: dict[str, float] = {}
     channels: list[str] = []
     location: tuple[float, float] | None = None
@@ -96,6 +96,35 @@ class CustomerState(msgspec.Struct, omit_defaults=True):
     aliases: list[str] = []
     newest_at: float | None = None
     clock: float | None = None
+
+
+def recent_events(state: CustomerState) -> list[tuple[str, str, int]]:
+    """The recent events as (type, channel, Unix seconds), oldest first."""
+    kinds = [kind.split(" ", 1) for kind in state.recent_kinds]
+    return [(kinds[k][0], kinds[k][1], at) for k, at in state.recent]
+
+
+def push_recent(state: CustomerState, type_: str, channel: str, at: float) -> None:
+    kind = f"{type_} {channel}"
+    kinds = state.recent_kinds
+    try:
+        index = kinds.index(kind)
+    except ValueError:
+        index = len(kinds)
+        kinds.append(kind)
+    recent = state.recent
+    recent.append((index, int(at)))
+    if len(recent) > MAX_RECENT_EVENTS:
+        del recent[: len(recent) - MAX_RECENT_EVENTS]
+        if len(kinds) > MAX_RECENT_EVENTS:
+            set_recent(state, recent_events(state))
+
+
+def set_recent(state: CustomerState, events: list[tuple[str, str, int]]) -> None:
+    """Replace the recent events, keeping only the kinds they use."""
+    kinds: dict[str, int] = {}
+    state.recent = [(kinds.setdefault(f"{t} {c}", len(kinds)), at) for t, c, at in events[-MAX_RECENT_EVENTS:]]
+    state.recent_kinds = list(kinds)
 
 
 _ENCODER = msgspec.msgpack.Encoder()
