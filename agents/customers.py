@@ -192,7 +192,7 @@ class CustomerBatchRun:
         self.dirty.add(profile)
         for action in step.actions:
             suffix = action.topic_suffix
-            self.actions.append((suffix, action.customer_id, action.model_dump_json().encode()))
+            self.actions.append((suffix, action.customer_id, action.to_json()))
             metrics.record_action(action)
         for suppression in step.suppressed:
             metrics.record_suppressed(suppression.rule_id, suppression.reason)

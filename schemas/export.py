@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from schemas.action import Action
 from schemas.touchpoint import MAX_EVENT_BYTES, WELL_KNOWN_PROPERTIES, Touchpoint
 
@@ -81,7 +83,8 @@ def touchpoint_schema() -> dict[str, Any]:
 
 
 def action_schema() -> dict[str, Any]:
-    return {"$schema": DRAFT, **Action.model_json_schema()}
+    (ref,) = msgspec.json.schema(Action)["$defs"].values()
+    return {"$schema": DRAFT, **ref}
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -18,7 +18,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -160,8 +159,10 @@ class Touchpoint(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, title="Touchpoint")
 
-    _ts: float = PrivateAttr(0.0)
-    _props: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # Derived once at validation, kept in the instance dict (not fields: never serialised), because
+    # the engine reads them several times per event and private attributes are slow to reach.
+    ts: ClassVar[float]  # event time as Unix seconds: the engine's clock unit
+    props: ClassVar[dict[str, Any]]  # properties with the well-known defaults applied (`qty` 1)
 
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     type: EventType
@@ -190,20 +191,9 @@ class Touchpoint(BaseModel):
         return self
 
     def model_post_init(self, _context: Any) -> None:
-        # Computed once here: the engine reads both several times per event.
-        self._ts = self.occurred_at.timestamp()
         defaults = PROPERTY_DEFAULTS.get(self.type)
-        self._props = {**defaults, **self.properties} if defaults else self.properties
-
-    @property
-    def ts(self) -> float:
-        """Event time as Unix seconds: the engine's clock unit."""
-        return self._ts
-
-    @property
-    def props(self) -> dict[str, Any]:
-        """Properties with the well-known defaults applied (e.g. `qty` 1)."""
-        return self._props
+        self.__dict__["ts"] = self.occurred_at.timestamp()
+        self.__dict__["props"] = {**defaults, **self.properties} if defaults else self.properties
 
 
 class InvalidEvent(ValueError):

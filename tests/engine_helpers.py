@@ -145,4 +145,4 @@ def run(rules: RuleSet, events: Iterable[Touchpoint], until: str | float | None 
 
 
 def action_lines(steps: Sequence[Step]) -> list[dict[str, Any]]:
-    return [a.model_dump(mode="json") for s in steps for a in s.actions]
+    return [a.to_dict() for s in steps for a in s.actions]

@@ -171,7 +171,7 @@ def outputs(steps: Iterator[Any]) -> list[tuple[Any, ...]]:
     """Everything observable: actions, suppressions, deferrals and conversions, in order."""
     out: list[tuple[Any, ...]] = []
     for step in steps:
-        out += [("action", a.model_dump_json()) for a in step.actions]
+        out += [("action", a.to_json()) for a in step.actions]
         out += [("suppressed", s) for s in step.suppressed]
         out += [("deferred", d) for d in step.deferred]
         out += [("conversion", c) for c in step.conversions]
@@ -212,7 +212,7 @@ def per_customer_actions(rules: RuleSet, events: list[Touchpoint]) -> dict[str, 
     actions: dict[str, list[str]] = defaultdict(list)
     for step in Replay(Engine(rules)).run(events, until=UNTIL):
         for action in step.actions:
-            actions[action.customer_id].append(action.model_dump_json())
+            actions[action.customer_id].append(action.to_json())
     return dict(actions)
 
 

@@ -56,7 +56,7 @@ def replay(
     for step in driver.run(read_events(events), until=until_ts):
         if kpis:
             continue
-        lines = [a.model_dump(mode="json") for a in step.actions]
+        lines = [a.to_dict() for a in step.actions]
         if explain:
             lines += [s.explain() for s in step.suppressed] + [d.explain() for d in step.deferred]
             lines.sort(key=lambda line: line["decided_at"])

@@ -72,10 +72,11 @@ class Engine:
     ) -> Step:
         """Fire what is due at `now`, then apply `events` in order; duplicates are ignored."""
         turn = _Turn(self, profile_id, state, now)
-        for event in events:
-            turn.fire_due()
-            turn.apply_event(event)
         turn.fire_due()
+        for event in events:
+            turn.apply_event(event)
+            if turn.overdue:  # a late event started a wait that has already ended: it fires at once
+                turn.fire_due()
         return turn.finish()
 
     def advance(self, profile_id: str, state: CustomerState | None, now: float) -> Step:
@@ -125,7 +126,8 @@ class Engine:
             "last_channel": recent[-1][1] if recent else None,
             "channels_seen": list(state.channels),
             "recent_events": [
-                {"type": type_, "channel": channel, "occurred_at": iso_utc(at)} for type_, channel, at in recent
+                {"type": type_, "channel": channel, "occurred_at": iso_utc(at)}
+                for type_, channel, at in recent
             ],
             "counters": dict(state.counters),
         }
@@ -140,7 +142,7 @@ class Engine:
 class _Turn:
     """One engine call's working set: the profile, its state, the clock and what was decided."""
 
-    __slots__ = ("engine", "now", "profile_id", "rules", "state", "step")
+    __slots__ = ("engine", "now", "overdue", "profile_id", "rules", "state", "step")
 
     def __init__(self, engine: Engine, profile_id: str, state: CustomerState | None, now: float) -> None:
         self.engine = engine
@@ -149,6 +151,7 @@ class _Turn:
         self.state = state if state is not None else CustomerState()
         self.now = max(now, self.state.clock) if self.state.clock is not None else now
         self.step = Step(state=None)
+        self.overdue = False
 
     def finish(self) -> Step:
         state = self.state
@@ -170,7 +173,11 @@ class _Turn:
         created (a late event): that one fires at the current clock.
         """
         state, now = self.state, self.now
-        if not state.waits and not state.deferred and self.rules.defaults.profile_ttl_s is None:
+        self.overdue = False
+        if not state.waits and not state.deferred:
+            expiry = self.engine._expiry(state)
+            if expiry is not None and expiry <= now:
+                self._delete_profile()
             return
         floor = state.clock if state.clock is not None else now
         while True:
@@ -291,7 +298,9 @@ class _Turn:
             trigger = (
                 event if isinstance(event, TriggerRef) else TriggerRef(event_id, type_, channel, at, props)
             )
-            state.waits.append(PendingWait(rule.id, at + rule.wait.for_s, trigger))
+            due = at + rule.wait.for_s
+            state.waits.append(PendingWait(rule.id, due, trigger))
+            self.overdue = self.overdue or due <= self.now
         return entered
 
     def _match_goal(self, rule: Rule, channel: str, at: float) -> None:
@@ -384,7 +393,7 @@ class _Turn:
     def _record(self, rule_id: str, action: dict[str, Any], at: float, group: str) -> None:
         self.state.rule_last_at[rule_id] = at
         self.state.last_actions[rule_id] = LastAction(action["action_id"], at, group)
-        self.step.actions.append(Action.model_construct(**action))
+        self.step.actions.append(Action(**action))
 
     def _suppress(self, rule: Rule, reason: str, at: float, trigger_event_id: str) -> None:
         self.step.suppressed.append(Suppression(rule.id, self.profile_id, reason, at, trigger_event_id))

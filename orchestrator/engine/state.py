@@ -123,7 +123,9 @@ def push_recent(state: CustomerState, type_: str, channel: str, at: float) -> No
 def set_recent(state: CustomerState, events: list[tuple[str, str, int]]) -> None:
     """Replace the recent events, keeping only the kinds they use."""
     kinds: dict[str, int] = {}
-    state.recent = [(kinds.setdefault(f"{t} {c}", len(kinds)), at) for t, c, at in events[-MAX_RECENT_EVENTS:]]
+    state.recent = [
+        (kinds.setdefault(f"{t} {c}", len(kinds)), at) for t, c, at in events[-MAX_RECENT_EVENTS:]
+    ]
     state.recent_kinds = list(kinds)
 
 
