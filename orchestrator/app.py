@@ -20,6 +20,9 @@ from orchestrator.runtime.rules_reload import LiveRules, ReloadResult
 from orchestrator.runtime.topic_pattern import follow_pattern
 
 
+DEFAULT_SESSION_TIMEOUT_S = 10.0
+
+
 def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip()]
 
@@ -47,6 +50,7 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     if not settings.kafka_bootstrap or not settings.redis_url:
         raise ValueError("create_app needs kafka_bootstrap and redis_url (the CLI starts embedded ones)")
     rules = LiveRules.load(rules_path or settings.rules)
+    session_timeout = settings.kafka_session_timeout_s or DEFAULT_SESSION_TIMEOUT_S
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
@@ -60,9 +64,11 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
         topic_allow_declare=True,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
-        # a killed worker's partitions move after this long (Faust's default is 60 s)
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
+        # a killed worker's partitions move after this long (Faust's default is 60 s); on the
+        # embedded broker a new group's first assignment also takes about half of it
+        broker_session_timeout=session_timeout,
+        broker_heartbeat_interval=session_timeout / 10,
+        broker_rebalance_timeout=session_timeout,
         # dead letters carry the original (up to 1 MiB + base64): brokers may still refuse, see agents/ingest
         producer_max_request_size=4 * 1024 * 1024,
         # Tansu reports a partition's end offset as (base offset of its last batch) + 1, so after a

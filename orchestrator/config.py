@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float | None = Field(
         None,
         gt=0,
-        description="consumer-group session timeout; unset = Faust's default (60 s). A new group's first "
-        "assignment takes about half of it on the embedded broker, so tests and the demo set 2-6 s",
+        description="consumer-group session timeout; unset = 10 s. A dead worker's partitions move after "
+        "it, and on the embedded broker a new group's first assignment takes about half of it",
     )
     timer_interval_s: float = Field(0.2, gt=0, description="how often due waits are looked for")
 

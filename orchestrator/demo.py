@@ -34,6 +34,7 @@ log = get_logger(__name__)
 
 DEMO_JOURNEY_SCALE = 0.03  # a persona plays out in about 20 s instead of ten minutes
 WORKER_STOP_GRACE_S = 12.0
+DEMO_SESSION_TIMEOUT_S = 4.0  # the embedded broker assigns a new group's partitions after about half of it
 ACTIONS_POLL_MS = 500
 
 ActionPrinter = Callable[[dict[str, object]], None]
@@ -112,6 +113,7 @@ async def run_demo(options: DemoOptions, on_action: ActionPrinter, say: Callable
             "JOURNEY_KAFKA_BOOTSTRAP": stack.bootstrap,
             "JOURNEY_REDIS_URL": stack.url,
             "JOURNEY_LOG_FORMAT": "json",
+            "JOURNEY_KAFKA_SESSION_TIMEOUT_S": str(DEMO_SESSION_TIMEOUT_S),
         }
         worker = ManagedProcess("worker", worker_command(options.rules, web_port, Path(data_dir)), env=env)
         say(f"embedded Kafka at {stack.bootstrap}, Redis at {stack.url}")

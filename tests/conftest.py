@@ -65,6 +65,11 @@ def unique_topic_prefix() -> str:
     return new_topic_prefix()
 
 
+# Consumer groups join in about half the session timeout on the embedded broker, and a killed
+# worker's partitions move after it: short sessions keep the suite fast.
+TEST_SESSION_TIMEOUT_S = 3.0
+
+
 @pytest.fixture
 def isolated_settings(
     unique_topic_prefix: str, kafka_bootstrap: str, redis_url: str, tmp_path: Path
@@ -82,6 +87,7 @@ def isolated_settings(
         internal_prefix=f"{prefix}journey.",
         data_dir=tmp_path / "data",
         web_port=_free_port(),
+        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import ProcessSpawner, new_topic_prefix
+from conftest import TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix
 from runtime_support import (
     PING_RULE,
     TopicReader,
@@ -48,6 +48,7 @@ def module_settings(
         internal_prefix=f"{prefix}journey.",
         data_dir=tmp_path_factory.mktemp("worker") / "data",
         web_port=free_port(),
+        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
         rules=write_rules(tmp_path_factory.mktemp("rules") / "rules.yaml"),
     )
 
