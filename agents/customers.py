@@ -190,6 +190,7 @@ class CustomerBatchRun:
     def _record(self, profile: str, step: Step, events: list[Touchpoint], published: list[float]) -> None:
         self.states[profile] = step.state
         self.dirty.add(profile)
+        self.pipeline.kpis.record(profile, step)
         for action in step.actions:
             suffix = action.topic_suffix
             self.actions.append((suffix, action.customer_id, action.to_json()))
@@ -252,4 +253,8 @@ class CustomerBatchRun:
             else:
                 pipeline.deadlines[profile] = DUE.pack(due)
             pipeline.index.set(self.partition, profile, due)
-        pipeline.views.put(profile, self.engine.context_view(profile, state))
+        view = self.engine.context_view(profile, state)
+        if view is None:
+            pipeline.views.delete(profile)
+        else:
+            pipeline.views.put(profile, view)

@@ -1,4 +1,4 @@
-"""Waits on time: ask each owned partition to fire its due waits, and rebuild the index on rebalance.
+"""Waits on time: ask each owned partition to fire its due waits, and rebuild the indexes on rebalance.
 
 Faust only allows table writes while processing a message, and writes go to the changelog
 partition of that message; so the timer never touches state itself. It sends a `tick` to
@@ -33,6 +33,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, *_: Any, **__: Any) -> None:
+        pipeline.ready = False
         pipeline.index.clear()
         pipeline.ticks_in_flight.clear()
 
@@ -56,6 +57,8 @@ def rebuild(pipeline: Pipeline) -> None:
         if partition in owned:
             entries.append((partition, profile, DUE.unpack(value)[0]))
     pipeline.index.rebuild(entries)
+    pipeline.kpis.rebuild(owned, pipeline.partition)
     pipeline.ticks_in_flight.clear()
+    pipeline.ready = True
     metrics.set_pending_waits(len(pipeline.index))
     log.info("partitions_ready", partitions=sorted(owned), pending_profiles=len(entries))

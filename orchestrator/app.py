@@ -15,10 +15,11 @@ from agents import customers, identity, ingest, timer
 from orchestrator import metrics
 from orchestrator.config import Settings
 from orchestrator.runtime.context_view import ContextViewWriter
+from orchestrator.runtime.kpi_ledger import KpiLedger
 from orchestrator.runtime.pipeline import RAW, Pipeline
 from orchestrator.runtime.rules_reload import LiveRules, ReloadResult
 from orchestrator.runtime.topic_pattern import follow_pattern
-
+from orchestrator.runtime.web import install_web
 
 DEFAULT_SESSION_TIMEOUT_S = 10.0
 
@@ -94,10 +95,12 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
         profiles=table("profiles"),
         deadlines=table("deadlines"),
         merges=table("merges"),
+        kpis=KpiLedger(table("kpi_outcomes")),
     )
     app.journey = pipeline  # type: ignore[attr-defined]  # the seam for the web/dashboard views
     for agent_module in (ingest, identity, customers, timer):
         agent_module.register(pipeline)
+    lag_sampler = install_web(pipeline)
 
     def report_rules(result: ReloadResult) -> None:
         metrics.rules_loaded(result.version, result.ok)
@@ -108,6 +111,10 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     @app.task
     async def watch_rules() -> None:
         await rules.watch()
+
+    @app.task
+    async def sample_lag() -> None:
+        await lag_sampler.run()
 
     @app.task
     async def write_views() -> None:

@@ -103,8 +103,13 @@ class Engine:
             moments.append(expiry)
         return min(moments) if moments else None
 
-    def context_view(self, profile_id: str, state: CustomerState) -> dict[str, Any]:
-        """What a call-centre or store app reads about the customer (kept in Redis)."""
+    def context_view(self, profile_id: str, state: CustomerState) -> dict[str, Any] | None:
+        """What a call-centre or store app reads about the customer (kept in Redis).
+
+        None for an erased customer's suppression record (SPEC §7): it holds nothing to show.
+        """
+        if state.newest_at is None:
+            return None
         handoffs = [
             {"rule_id": rule_id, "action_id": la.action_id, "decided_at": iso_utc(la.at)}
             for rule_id, la in state.last_actions.items()

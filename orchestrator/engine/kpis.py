@@ -65,25 +65,49 @@ def kpi_rows(rules: RuleSet, counts: dict[tuple[str, str], tuple[int, int]]) -> 
     """One row per rule and group, rules in file order, holdout last (SPEC §5)."""
     rows: list[dict[str, Any]] = []
     for rule in rules.rules:
-        has_goal = rule.goal is not None
-        holdout_rate = None
-        if has_goal and rule.holdout > 0:
-            actions, conversions = counts.get((rule.id, HOLDOUT), (0, 0))
-            holdout_rate = conversions / actions if actions else None
         for group in rule_groups(rule):
             actions, conversions = counts.get((rule.id, group), (0, 0))
-            rate = conversions / actions if has_goal and actions else None
-            uplift = None
-            if group != HOLDOUT and rate is not None and holdout_rate is not None:
-                uplift = rate - holdout_rate
             rows.append(
                 {
                     "rule_id": rule.id,
                     "group": group,
                     "actions": actions,
-                    "conversions": conversions if has_goal else None,
-                    "rate": rate,
-                    "uplift": uplift,
+                    "conversions": conversions if rule.goal is not None else None,
                 }
             )
-    return rows
+    return with_rates(rows)
+
+
+def sum_kpi_rows(row_lists: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Add up the rows of several workers (each counts the partitions it owns) and recompute rates."""
+    totals: dict[tuple[str, str], dict[str, Any]] = {}
+    for rows in row_lists:
+        for row in rows:
+            total = totals.setdefault(
+                (row["rule_id"], row["group"]),
+                {"rule_id": row["rule_id"], "group": row["group"], "actions": 0, "conversions": None},
+            )
+            total["actions"] += row["actions"]
+            if row["conversions"] is not None:
+                total["conversions"] = (total["conversions"] or 0) + row["conversions"]
+    return with_rates(list(totals.values()))
+
+
+def with_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rate` = conversions / actions; `uplift` = rate − the rule's holdout rate (SPEC §5)."""
+    holdout_rates = {row["rule_id"]: _rate(row) for row in rows if row["group"] == HOLDOUT}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        rate = _rate(row)
+        holdout_rate = holdout_rates.get(row["rule_id"])
+        uplift = None
+        if row["group"] != HOLDOUT and rate is not None and holdout_rate is not None:
+            uplift = rate - holdout_rate
+        out.append({**row, "rate": rate, "uplift": uplift})
+    return out
+
+
+def _rate(row: dict[str, Any]) -> float | None:
+    if row["conversions"] is None or not row["actions"]:
+        return None
+    return row["conversions"] / row["actions"]

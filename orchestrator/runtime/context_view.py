@@ -86,5 +86,10 @@ class ContextViewWriter:
                 del self._pending[profile]
         return True
 
+    async def read(self, profile: str) -> dict[str, Any] | None:
+        """The view as Redis holds it now (pending writes not included), for data-access requests."""
+        raw = await self._redis.get(context_key(profile))
+        return orjson.loads(raw) if raw is not None else None
+
     async def close(self) -> None:
         await self._redis.aclose()

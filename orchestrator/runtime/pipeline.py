@@ -25,6 +25,7 @@ from orchestrator.runtime.envelope import (
     IdentityCommand,
     encode,
 )
+from orchestrator.runtime.kpi_ledger import KpiLedger
 from orchestrator.runtime.partitioning import partition_for
 from orchestrator.runtime.rules_reload import LiveRules
 
@@ -47,7 +48,9 @@ class Pipeline:
     profiles: faust.Table
     deadlines: faust.Table
     merges: faust.Table
+    kpis: KpiLedger
     index: DeadlineIndex = field(default_factory=DeadlineIndex)
+    ready: bool = False  # partitions assigned and tables recovered: what `/readyz` reports
     ticks_in_flight: dict[int, float] = field(default_factory=dict)
     _action_topics: dict[str, faust.TopicT] = field(default_factory=dict)
 
