@@ -22,6 +22,15 @@ from orchestrator.web.snapshot import histogram_quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium as root, with nothing reaching for the (closed) network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def test_histogram_quantile_interpolates_like_prometheus() -> None:
@@ -76,7 +85,7 @@ async def test_api_pages_and_kpi_states() -> None:
             assert response.status == 200
 
 
-def _need_chromium() -> None:
+def need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is required under CI (apt-get install chromium)")
@@ -85,7 +94,7 @@ def _need_chromium() -> None:
 
 @pytest.mark.integration
 async def test_standalone_dashboard_in_headless_chromium(kafka_bootstrap: str) -> None:
-    _need_chromium()
+    need_chromium()
     from playwright.async_api import async_playwright
 
     prefix = f"dash-{uuid.uuid4().hex[:6]}"
@@ -146,17 +155,7 @@ async def _traffic(metrics: JourneyMetrics) -> None:
 
 async def _drive_browser(async_playwright: object, url: str) -> None:
     async with async_playwright() as pw:  # type: ignore[operator]
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 1100})
             errors: list[str] = []
@@ -177,8 +176,9 @@ async def _drive_browser(async_playwright: object, url: str) -> None:
             assert float((await page.inner_text("#throughput-total")).replace(",", "")) > 0
             assert await page.inner_text("#rules-version") == "3f9a1c2b7d"
             assert not errors, errors
-            (ROOT / "docs/img").mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(ROOT / "docs/img/dashboard.png"), full_page=True)
+            artifacts = ROOT / "tests/artifacts"
+            artifacts.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(artifacts / "dashboard-standalone.png"), full_page=True)
             await page.set_viewport_size({"width": 380, "height": 800})
             await page.keyboard.press("Tab")
             assert await page.evaluate("document.activeElement.className") == "skip"

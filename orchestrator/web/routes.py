@@ -5,7 +5,8 @@ Seam with the worker (before its web app starts):
     from orchestrator.web import mount
     dashboard = mount(app.web.web_app.router, metrics=METRICS, lag_source=sampler, kpi_source=kpis)
 
-`kpi_source` is an async callable returning the KPI rows of SPEC §5 (None shows "no KPI source").
+`kpi_source` is an async callable returning the KPI rows of SPEC §5 (None shows "no KPI source");
+`/api/kpis` adds a `stats` field to each row (confidence interval, p-value).
 `dashboard.run()` may be started as a background task to keep history while no page is open.
 Pages are static files with no inline script; the server installs `security_middleware` for the
 `script-src 'self'` policy and the optional bearer token.
@@ -13,6 +14,7 @@ Pages are static files with no inline script; the server installs `security_midd
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +68,7 @@ def mount(
         body: dict[str, Any] = {"available": kpi_source is not None, "rows": [], "error": None}
         if kpi_source is not None:
             try:
-                body["rows"] = await kpi_source()
+                body["rows"] = await asyncio.to_thread(rows_with_stats, await kpi_source())
             except Exception as exc:
                 body.update(available=False, error=f"{type(exc).__name__}: {exc}")
         return web.json_response(body, headers={"Cache-Control": "no-store"})
@@ -80,3 +82,18 @@ def mount(
     router.add_get("/api/kpis", kpi_json)
     router.add_static("/dashboard/static/", STATIC, append_version=False)
     return state
+
+
+def rows_with_stats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row plus `stats`: its Wilson 95 % interval and p-value against the rule's holdout.
+
+    Computed per request, in a thread (the route runs this off the event loop): scipy costs a second
+    to import and has no place on a worker's event path. The rows' own fields stay as the KPI source
+    gave them, so they compare equal to `journey replay --kpis` once `stats` is dropped.
+    """
+    from orchestrator.kpi_stats import with_statistics
+
+    return [
+        {**row, "stats": {name: full[name] for name in ("ci_low", "ci_high", "p_value")}}
+        for row, full in zip(rows, with_statistics(rows), strict=True)
+    ]

@@ -1,12 +1,14 @@
 """Where the dashboard reads metrics from: this process's registry, or the `/metrics` of workers.
 
 Both give Prometheus text, parsed the same way, so the in-worker and standalone dashboards compute
-the same numbers. Several workers are summed (each counts only what it processed); the rules version
-is the union of what they report, so a rollout in progress shows both versions.
+the same numbers. Several workers are summed (each counts only what it processed, and its KPI rows
+only for the partitions it owns); the rules version is the union of what they report, so a rollout
+in progress shows both versions.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator.engine.kpis import sum_kpi_rows
 from orchestrator.metrics import JourneyMetrics
 
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -90,21 +93,46 @@ class RemoteMetrics:
                 scrape.sources.append({"url": url, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
         return scrape
 
+    async def _kpi_rows(self, url: str) -> list[dict[str, Any]]:
+        async with self._client().get(f"{url}/api/kpis") as response:
+            response.raise_for_status()
+            body = await response.json()
+        if not body.get("available"):
+            raise LookupError(body.get("error") or "serves no KPI rows")
+        return list(body.get("rows", []))
+
+    async def kpis(self) -> KpiAnswer:
+        """Every worker's `/api/kpis`, fetched concurrently and summed; who did not answer, and why."""
+        answers = await asyncio.gather(*(self._kpi_rows(url) for url in self.urls), return_exceptions=True)
+        row_lists: list[list[dict[str, Any]]] = []
+        failed: dict[str, str] = {}
+        for url, answer in zip(self.urls, answers, strict=True):
+            if isinstance(answer, aiohttp.ClientError | TimeoutError | ValueError | LookupError):
+                failed[url] = f"{type(answer).__name__}: {answer}"
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                row_lists.append(answer)
+        return KpiAnswer(rows=sum_kpi_rows(row_lists), answered=len(row_lists), failed=failed)
+
     def kpi_source(self) -> KpiSource:
-        """KPI rows from the first worker that answers: every worker reads the same shared state."""
+        """KPI rows summed over the workers that answer.
+
+        Each worker counts only the partitions it owns, so the sum is the whole. A worker that is down
+        leaves a gap only until its partitions move: their new owner rebuilds their counts.
+        """
 
         async def rows() -> list[dict[str, Any]]:
-            errors: list[str] = []
-            for url in self.urls:
-                try:
-                    async with self._client().get(f"{url}/api/kpis") as response:
-                        response.raise_for_status()
-                        body = await response.json()
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    errors.append(f"{url}: {type(exc).__name__}")
-                    continue
-                if body.get("available"):
-                    return list(body.get("rows", []))
-            raise LookupError("no worker serves KPI rows (" + ", ".join(errors or ["none available"]) + ")")
+            answer = await self.kpis()
+            if not answer.answered:
+                raise LookupError("no worker serves KPI rows (" + "; ".join(answer.failed.values()) + ")")
+            return answer.rows
 
         return rows
+
+
+@dataclass(slots=True)
+class KpiAnswer:
+    rows: list[dict[str, Any]]
+    answered: int
+    failed: dict[str, str]
