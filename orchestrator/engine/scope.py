@@ -11,20 +11,10 @@ from typing import Any
 
 from orchestrator.engine.reducers import cart_total
 from orchestrator.engine.state import CustomerState, TriggerRef, recent_events
+from orchestrator.rules.expr import ROOTS
 from schemas import Touchpoint
 
-ROOT_NAMES = (
-    "event",
-    "customer",
-    "cart",
-    "orders",
-    "recent",
-    "last_seen",
-    "channels_seen",
-    "location",
-    "counters",
-    "now",
-)
+ROOT_NAMES = tuple(sorted(ROOTS))
 
 
 def event_view(event: Touchpoint) -> dict[str, Any]:
