@@ -63,6 +63,7 @@ class CustomerBatchRun:
         self.dirty_pendings: set[str] = set()
         self.advance: set[str] = set()
         self.actions: list[tuple[str, str, bytes]] = []
+        self.steps: list[tuple[str, Step]] = []
 
     def run(self, commands: list[Deliver | Handoff | MergeIn | Tick]) -> None:
         for command in commands:
@@ -190,7 +191,7 @@ class CustomerBatchRun:
     def _record(self, profile: str, step: Step, events: list[Touchpoint], published: list[float]) -> None:
         self.states[profile] = step.state
         self.dirty.add(profile)
-        self.pipeline.kpis.record(profile, step)
+        self.steps.append((profile, step))
         for action in step.actions:
             suffix = action.topic_suffix
             self.actions.append((suffix, action.customer_id, action.to_json()))
@@ -211,12 +212,18 @@ class CustomerBatchRun:
 
     # --- writing ------------------------------------------------------------------------------------
     async def finish(self, offset: int) -> None:
-        pipeline = self.pipeline
+        """Deliver everything the batch decided, then write its state (see `Outbox`)."""
+        pipeline, outbox = self.pipeline, self.outbox
         topic = pipeline.customers_topic.get_topic_name()
         for item, reason in self.failed:
             record = dead_letter_record(item.raw, topic, self.partition, offset, reason)
-            await pipeline.dlq.send(value=record)
+            await outbox.send(pipeline.dlq, value=record)
             metrics.record_dead_letter(dead_letter_kind(reason))
+        for suffix, key, value in self.actions:
+            await outbox.send(await pipeline.action_topic(suffix), key=key.encode(), value=value)
+        await outbox.flush()
+        for profile, step in self.steps:
+            pipeline.kpis.record(profile, step)
         for profile in self.dirty:
             self._write(profile)
         for profile in self.dirty_pendings:
@@ -227,10 +234,6 @@ class CustomerBatchRun:
             else:
                 pipeline.merges[profile] = encode(pending)
         metrics.set_pending_waits(len(pipeline.index))
-        for suffix, key, value in self.actions:
-            topic = await pipeline.action_topic(suffix)
-            await topic.send(key=key.encode(), value=value)
-        await self.outbox.flush()
 
     def _write(self, profile: str) -> None:
         pipeline = self.pipeline

@@ -28,37 +28,94 @@ def register(pipeline: Pipeline) -> None:
     @pipeline.app.agent(pipeline.identity_topic, name="journey.identity")
     async def identity(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            partition = event.message.partition
-            outbox = Outbox(pipeline)
-            for command in decode_identity(event.value).commands:
-                if isinstance(command, Route):
-                    try:
-                        _route(pipeline, outbox, partition, command)
-                    except Exception as exc:  # never wedge the partition on one event: dead-letter it
-                        log.exception("identity_error", partition=partition, offset=event.message.offset)
-                        record = dead_letter_record(
-                            command.item.raw, pipeline.identity_topic.get_topic_name(), partition,
-                            event.message.offset, f"processing error: {type(exc).__name__}",
-                        )
-                        await pipeline.dlq.send(value=record)
-                elif isinstance(command, Link):
-                    pipeline.aliases[command.alias] = command.profile.encode()
-                else:
-                    _forget(pipeline, command)
-            await outbox.flush()
+            batch = IdentityBatchRun(pipeline, event.message.partition, event.message.offset)
+            await batch.run(decode_identity(event.value).commands)
+            await batch.finish()
             yield None
 
 
-def _forget(pipeline: Pipeline, command: Forget) -> None:
-    if pipeline.aliases.get(command.alias) is not None:
-        del pipeline.aliases[command.alias]
+class IdentityBatchRun:
+    """One batch message: alias changes are staged, delivered output first, then written.
 
+    Later events of the same batch read the staged changes, so an `identify` and the anonymous
+    events right behind it resolve alike whether or not they share a batch.
+    """
 
-def _lookup_local(pipeline: Pipeline, partition: int, route: Route) -> None:
-    for key in route.keys:
-        if key not in route.known and pipeline.partition(key) == partition:
-            value = pipeline.aliases.get(key)
-            route.known[key] = value.decode() if value is not None else UNKNOWN
+    def __init__(self, pipeline: Pipeline, partition: int, offset: int) -> None:
+        self.pipeline = pipeline
+        self.partition = partition
+        self.offset = offset
+        self.outbox = Outbox(pipeline)
+        self.staged: dict[str, str | None] = {}
+
+    async def run(self, commands: list[Route | Link | Forget]) -> None:
+        for command in commands:
+            if isinstance(command, Route):
+                try:
+                    self._route(command)
+                except Exception as exc:  # never wedge the partition on one event: dead-letter it
+                    log.exception("identity_error", partition=self.partition, offset=self.offset)
+                    record = dead_letter_record(
+                        command.item.raw,
+                        self.pipeline.identity_topic.get_topic_name(),
+                        self.partition,
+                        self.offset,
+                        f"processing error: {type(exc).__name__}",
+                    )
+                    await self.outbox.send(self.pipeline.dlq, value=record)
+            elif isinstance(command, Link):
+                self.staged[command.alias] = command.profile
+            else:
+                self.staged[command.alias] = None
+
+    async def finish(self) -> None:
+        await self.outbox.flush()
+        aliases = self.pipeline.aliases
+        for alias, profile in self.staged.items():
+            if profile is not None:
+                aliases[alias] = profile.encode()
+            elif aliases.get(alias) is not None:
+                del aliases[alias]
+
+    def _alias(self, key: str) -> str:
+        if key in self.staged:
+            return self.staged[key] or UNKNOWN
+        value = self.pipeline.aliases.get(key)
+        return value.decode() if value is not None else UNKNOWN
+
+    def _lookup_local(self, route: Route) -> None:
+        for key in route.keys:
+            if key not in route.known and self.pipeline.partition(key) == self.partition:
+                route.known[key] = self._alias(key)
+
+    def _route(self, route: Route) -> None:
+        pipeline, outbox = self.pipeline, self.outbox
+        touchpoint = parse_touchpoint(route.item.raw)
+        needs_all = bool(touchpoint.customer_id) and touchpoint.type == "identify"
+        needs_any = not touchpoint.customer_id
+        if needs_all or needs_any:
+            self._lookup_local(route)
+            hop = _next_hop(route, needs_all)
+            if hop is not None:
+                outbox.to_identity(hop, route)
+                return
+        resolution = resolve_identity(touchpoint, lambda key: route.known.get(key) or None)
+        profile = resolution.profile_id
+        for key in resolution.links:
+            if pipeline.partition(key) == self.partition:
+                self.staged[key] = profile
+            else:
+                outbox.to_identity(key, Link(alias=key, profile=profile))
+        for anon in resolution.merge_from:
+            outbox.to_customers(anon, Handoff(anon=anon, into=profile))
+        if resolution.merge_from:
+            log.info(
+                "profile_merge_started",
+                profile=profile,
+                merge_from=resolution.merge_from,
+                event_id=touchpoint.event_id,
+            )
+        outbox.to_customers(profile, Deliver(profile=profile, item=route.item, expect=resolution.merge_from))
 
 
 def _next_hop(route: Route, needs_all: bool) -> str | None:
@@ -70,28 +127,3 @@ def _next_hop(route: Route, needs_all: bool) -> str | None:
         if answer != UNKNOWN and not needs_all:
             return None
     return None
-
-
-def _route(pipeline: Pipeline, outbox: Outbox, partition: int, route: Route) -> None:
-    touchpoint = parse_touchpoint(route.item.raw)
-    needs_all = bool(touchpoint.customer_id) and touchpoint.type == "identify"
-    needs_any = not touchpoint.customer_id
-    if needs_all or needs_any:
-        _lookup_local(pipeline, partition, route)
-        hop = _next_hop(route, needs_all)
-        if hop is not None:
-            outbox.to_identity(hop, route)
-            return
-    resolution = resolve_identity(touchpoint, lambda key: route.known.get(key) or None)
-    profile = resolution.profile_id
-    for key in resolution.links:
-        if pipeline.partition(key) == partition:
-            pipeline.aliases[key] = profile.encode()
-        else:
-            outbox.to_identity(key, Link(alias=key, profile=profile))
-    for anon in resolution.merge_from:
-        outbox.to_customers(anon, Handoff(anon=anon, into=profile))
-    if resolution.merge_from:
-        log.info("profile_merge_started", profile=profile, merge_from=resolution.merge_from,
-                 event_id=touchpoint.event_id)
-    outbox.to_customers(profile, Deliver(profile=profile, item=route.item, expect=resolution.merge_from))

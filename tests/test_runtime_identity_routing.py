@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from agents.identity import _route
+from agents.identity import IdentityBatchRun
 from orchestrator.engine import alias_keys
 from orchestrator.runtime.envelope import (
     CustomerCommand,
@@ -54,37 +54,37 @@ class FakePipeline:
         return partition_for(key, PARTITIONS)
 
 
-@dataclass
-class Collector:
-    pipeline: FakePipeline
-    identity: dict[int, list[IdentityCommand]] = field(default_factory=dict)
-    customers: list[CustomerCommand] = field(default_factory=list)
-
-    def to_identity(self, key: str, command: IdentityCommand) -> None:
-        self.identity.setdefault(self.pipeline.partition(key), []).append(command)
-
-    def to_customers(self, key: str, command: CustomerCommand) -> None:
-        self.customers.append(command)
-
-
 def run(pipeline: FakePipeline, event: dict[str, Any]) -> list[CustomerCommand]:
-    """Route one event as ingest would, then play every identity hop until it reaches customers."""
+    """Route one event as ingest would, then play every identity hop until it reaches customers.
+
+    Each hop is one `IdentityBatchRun` on its partition; its staged alias writes are applied after
+    it, as `finish` does once its output is delivered.
+    """
     raw = orjson.dumps({"occurred_at": "2026-05-04T09:00:00Z", "channel": "web", **event})
     keys = alias_keys(parse_touchpoint(raw))
-    out = Collector(pipeline)
-    out.to_identity(keys[0] if keys else event["customer_id"], Route(Item(raw, "web", 0.0), keys))
+    first = partition_for(keys[0] if keys else event["customer_id"], PARTITIONS)
+    pending: dict[int, list[IdentityCommand]] = {first: [Route(Item(raw, "web", 0.0), keys)]}
+    customers: list[CustomerCommand] = []
     hops = 0
-    while out.identity:
-        partition, commands = out.identity.popitem()
+    while pending:
+        partition, commands = pending.popitem()
         pipeline.aliases.current = partition
+        batch = IdentityBatchRun(pipeline, partition, offset=0)  # type: ignore[arg-type]
         for command in commands:
             if isinstance(command, Route):
-                _route(pipeline, out, partition, command)  # type: ignore[arg-type]
+                batch._route(command)
             elif isinstance(command, Link):
-                pipeline.aliases[command.alias] = command.profile.encode()
+                batch.staged[command.alias] = command.profile
+        for alias, profile in batch.staged.items():
+            assert profile is not None
+            pipeline.aliases[alias] = profile.encode()
+        for target, routed in batch.outbox.identity.items():
+            pending.setdefault(target, []).extend(routed)
+        for delivered in batch.outbox.customers.values():
+            customers.extend(delivered)
         hops += 1
         assert hops < 10
-    return out.customers
+    return customers
 
 
 def delivered_to(commands: list[CustomerCommand]) -> str:

@@ -7,9 +7,11 @@ destination partition so each hop sends one message per partition.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,11 +82,18 @@ class Pipeline:
 
 @dataclass
 class Outbox:
-    """Commands of one batch, grouped by destination partition, sent as one message each."""
+    """Everything one batch sends, delivered before the batch writes any state (deliver-then-write).
+
+    Commands are grouped by destination partition and sent as one message each. `flush` returns
+    only once the broker has acknowledged every message, so a worker killed at any moment either
+    has not written the batch's state yet (the batch is redelivered and decided again, with the
+    same action ids) or has delivered all of its output: an action is never lost, at worst sent twice.
+    """
 
     pipeline: Pipeline
     identity: defaultdict[int, list[IdentityCommand]] = field(default_factory=lambda: defaultdict(list))
     customers: defaultdict[int, list[CustomerCommand]] = field(default_factory=lambda: defaultdict(list))
+    in_flight: list[Awaitable[Any]] = field(default_factory=list)
 
     def to_identity(self, key: str, command: IdentityCommand) -> None:
         self.identity[self.pipeline.partition(key)].append(command)
@@ -92,17 +101,29 @@ class Outbox:
     def to_customers(self, key: str, command: CustomerCommand) -> None:
         self.customers[self.pipeline.partition(key)].append(command)
 
+    async def send(
+        self, topic: faust.TopicT, *, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> None:
+        """Send now; delivery is awaited by `flush`."""
+        self.in_flight.append(await topic.send(key=key, value=value, partition=partition))
+
     async def flush(self) -> None:
         for partition, identity_commands in self.identity.items():
-            await self.pipeline.identity_topic.send(
-                value=encode(IdentityBatch(identity_commands)), partition=partition
+            await self.send(
+                self.pipeline.identity_topic,
+                value=encode(IdentityBatch(identity_commands)),
+                partition=partition,
             )
         for partition, customer_commands in self.customers.items():
-            await self.pipeline.customers_topic.send(
-                value=encode(CustomerBatch(customer_commands)), partition=partition
+            await self.send(
+                self.pipeline.customers_topic,
+                value=encode(CustomerBatch(customer_commands)),
+                partition=partition,
             )
         self.identity.clear()
         self.customers.clear()
+        in_flight, self.in_flight = self.in_flight, []
+        await asyncio.gather(*in_flight)
 
 
 def now() -> float:
