@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="consumer-group session timeout; unset = 10 s. A dead worker's partitions move after "
         "it, and on the embedded broker a new group's first assignment takes about half of it",
     )
+    kafka_single_record_batches: bool = Field(
+        False,
+        description="produce every record in a batch of its own: for brokers that report a partition's end "
+        "as the last batch's base offset + 1 (the embedded Tansu), where Faust would stop recovering a "
+        "table before the tail of its changelog. Set automatically for the embedded broker",
+    )
     timer_interval_s: float = Field(0.2, gt=0, description="how often due waits are looked for")
 
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -114,6 +114,7 @@ async def run_demo(options: DemoOptions, on_action: ActionPrinter, say: Callable
             "JOURNEY_REDIS_URL": stack.url,
             "JOURNEY_LOG_FORMAT": "json",
             "JOURNEY_KAFKA_SESSION_TIMEOUT_S": str(DEMO_SESSION_TIMEOUT_S),
+            "JOURNEY_KAFKA_SINGLE_RECORD_BATCHES": "true",
         }
         worker = ManagedProcess("worker", worker_command(options.rules, web_port, Path(data_dir)), env=env)
         say(f"embedded Kafka at {stack.bootstrap}, Redis at {stack.url}")

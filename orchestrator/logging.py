@@ -12,6 +12,10 @@ from typing import Any
 
 import structlog
 
+# Libraries whose DEBUG output carries message payloads (aiokafka logs every produced key and value,
+# Faust what agents yield): they never log below INFO, whatever level the worker runs at.
+THIRD_PARTY_FLOOR: dict[str, int] = {"aiokafka": logging.INFO, "faust": logging.INFO, "mode": logging.INFO}
+
 PERSONAL_KEYS = frozenset(
     {"traits", "email", "phone", "text", "geo", "lat", "lon", "location", "properties", "context", "name"}
 )
@@ -34,7 +38,13 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         redact_personal_data,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=True)
+        structlog.processors.JSONRenderer()
+        if json_output
+        else structlog.dev.ConsoleRenderer(
+            colors=True,
+            # rich's default traceback prints every frame's local variables: event payloads included
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -56,6 +66,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name, floor in THIRD_PARTY_FLOOR.items():
+        logging.getLogger(name).setLevel(max(root.level, floor))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -93,7 +93,7 @@ class EventContext(BaseModel):
             return value
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
             raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris)") from None
         return value
 

@@ -88,6 +88,7 @@ def isolated_settings(
         data_dir=tmp_path / "data",
         web_port=_free_port(),
         kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
+        kafka_single_record_batches=True,
     )
 
 

@@ -49,6 +49,7 @@ def module_settings(
         data_dir=tmp_path_factory.mktemp("worker") / "data",
         web_port=free_port(),
         kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
+        kafka_single_record_batches=True,
         rules=write_rules(tmp_path_factory.mktemp("rules") / "rules.yaml"),
     )
 

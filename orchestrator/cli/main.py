@@ -13,7 +13,19 @@ import typer
 
 from orchestrator import __version__
 
-COMMAND_MODULES = ("demo", "worker", "rules", "replay", "publish", "simulate", "lag", "dashboard", "topics")
+COMMAND_MODULES = (
+    "demo",
+    "worker",
+    "rules",
+    "replay",
+    "publish",
+    "simulate",
+    "lag",
+    "kpis",
+    "dashboard",
+    "topics",
+    "customers",
+)
 
 app = typer.Typer(
     name="journey",

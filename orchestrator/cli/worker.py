@@ -23,6 +23,7 @@ from orchestrator.app import changelog_topics, create_app
 from orchestrator.config import Settings
 from orchestrator.embedded import resolve_stack
 from orchestrator.logging import configure_logging, get_logger
+from orchestrator.runtime.tuning import tune_app, tune_gc
 from orchestrator.topics import ensure_topics, runtime_repartition_topics
 
 log = get_logger(__name__)
@@ -61,10 +62,18 @@ def run_worker(settings: Settings, rules: Path | None = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
     bootstrap, redis_url, stack = resolve_stack(settings)
     try:
-        settings = settings.model_copy(update={"kafka_bootstrap": bootstrap, "redis_url": redis_url})
+        embedded_kafka = stack is not None and stack.broker is not None
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap": bootstrap,
+                "redis_url": redis_url,
+                "kafka_single_record_batches": settings.kafka_single_record_batches or embedded_kafka,
+            }
+        )
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         app = create_app(settings, rules)
+        tune_app(app)
         loop.run_until_complete(
             ensure_topics(
                 settings,
@@ -75,6 +84,7 @@ def run_worker(settings: Settings, rules: Path | None = None) -> None:
         log.info("worker_starting", app_id=settings.app_id, kafka=bootstrap, web_port=settings.web_port,
                  embedded=stack is not None)
         worker = BoundedWorker(app, loop=loop, loglevel=settings.log_level, override_logging=False)
+        tune_gc()
         worker.execute_from_commandline()
     finally:
         if stack is not None:

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 
 import orjson
+
+# The validator's messages that quote the offending value (`'…' is not an IANA timezone`), and dict
+# keys that pydantic puts in the field path (`identifiers.<key>.[key]`): both come from the sender
+# and may be personal data, so a dead-letter reason names the field and describes the problem only.
+_QUOTED_VALUE = re.compile(
+    r"""(?P<q>['"])(?:\\.|(?!(?P=q)).)*(?P=q) is not """
+    r"(?=an RFC 3339|a valid date and time|an IANA timezone)",
+    re.DOTALL,
+)
+_KEY_IN_PATH = re.compile(r"`(?P<field>[a-z_]+)\..*?\.\[key\]`", re.DOTALL)
+
+
+def redact_reason(reason: str) -> str:
+    """`reason` without the input values it quotes, e.g. "`occurred_at`: the value is not an RFC 3339 …"."""
+    reason = _QUOTED_VALUE.sub("the value is not ", reason)
+    return _KEY_IN_PATH.sub(r"`\g<field>.[key]`", reason)
 
 
 def dead_letter_record(

@@ -34,6 +34,18 @@ from orchestrator.runtime.rules_reload import LiveRules
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 TICK_RETRY_S = 5.0
 DUE = struct.Struct("!d")  # `deadlines` table values: the next due time, seconds
+# Internal messages stay well under the producer's 4 MiB request limit (app.py): a batch of a few
+# events near the 1 MiB event limit would otherwise be refused and crash the agent sending it.
+MESSAGE_BYTES_MAX = 2 * 1024 * 1024
+
+
+def split_batch(commands: list[Any], batch: type[IdentityBatch] | type[CustomerBatch]) -> list[bytes]:
+    """`commands` encoded as one message, or as several in order when one would be too large."""
+    value = encode(batch(commands))
+    if len(value) <= MESSAGE_BYTES_MAX or len(commands) == 1:
+        return [value]
+    half = len(commands) // 2
+    return split_batch(commands[:half], batch) + split_batch(commands[half:], batch)
 
 
 @dataclass
@@ -109,17 +121,11 @@ class Outbox:
 
     async def flush(self) -> None:
         for partition, identity_commands in self.identity.items():
-            await self.send(
-                self.pipeline.identity_topic,
-                value=encode(IdentityBatch(identity_commands)),
-                partition=partition,
-            )
+            for value in split_batch(identity_commands, IdentityBatch):
+                await self.send(self.pipeline.identity_topic, value=value, partition=partition)
         for partition, customer_commands in self.customers.items():
-            await self.send(
-                self.pipeline.customers_topic,
-                value=encode(CustomerBatch(customer_commands)),
-                partition=partition,
-            )
+            for value in split_batch(customer_commands, CustomerBatch):
+                await self.send(self.pipeline.customers_topic, value=value, partition=partition)
         self.identity.clear()
         self.customers.clear()
         in_flight, self.in_flight = self.in_flight, []
