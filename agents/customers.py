@@ -201,7 +201,7 @@ class CustomerBatchRun:
         for conversion in step.conversions:
             metrics.record_conversion(conversion.rule_id, conversion.group)
         for alias in step.forget_aliases:
-            self.outbox.to_identity(alias, Forget(alias=alias))
+            self.outbox.to_identity(alias, Forget(alias=alias, profile=profile))
         for position, event in enumerate(events):
             metrics.record_event(event.channel, "applied" if position < step.applied else "duplicate")
         stamped = [at for at in published if at > 0]

@@ -65,7 +65,7 @@ class IdentityBatchRun:
                     await self.outbox.send(self.pipeline.dlq, value=record)
             elif isinstance(command, Link):
                 self.staged[command.alias] = command.profile
-            else:
+            elif self._alias(command.alias) == command.profile:
                 self.staged[command.alias] = None
 
     async def finish(self) -> None:

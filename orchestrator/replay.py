@@ -70,7 +70,8 @@ class Replay:
 
     def _store(self, profile: str, step: Step) -> Step:
         for alias in step.forget_aliases:
-            self.aliases.pop(alias, None)
+            if self.aliases.get(alias) == profile:  # re-linked to another customer since: theirs now
+                del self.aliases[alias]
         if step.state is None:
             self.states.pop(profile, None)
         else:

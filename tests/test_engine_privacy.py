@@ -149,3 +149,16 @@ def test_engine_expiry_is_due_in_next_due(tmp_path: Path) -> None:
     assert engine.next_due(step.state) == at("2d")
     expired = engine.advance("c1", step.state, at("2d"))
     assert expired.erased and expired.state is None
+
+
+def test_erasure_keeps_an_alias_that_another_customer_claimed_since(tmp_path: Path) -> None:
+    """A shared device: `a1` logged in as c1, then as c2. Erasing c1 must not cut c2's link."""
+    outcome = run(
+        load(tmp_path, RULES, header=HEADER),
+        [
+            ev("identify", 0, cid="c1", anon="a1"),
+            ev("identify", 60, cid="c2", anon="a1"),
+            ev("privacy.erasure_requested", 120, cid="c1"),
+        ],
+    )
+    assert outcome.replay.aliases.get("anon:a1") == "c2"

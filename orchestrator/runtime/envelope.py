@@ -38,9 +38,14 @@ class Link(msgspec.Struct, tag="link", array_like=True):
 
 
 class Forget(msgspec.Struct, tag="forget", array_like=True):
-    """Delete `alias` from the alias map (erasure)."""
+    """Delete `alias` from the alias map (erasure) if it still points at the erased `profile`.
+
+    An alias re-linked to another customer since belongs to that customer now: erasing the first
+    must not cut the second's link.
+    """
 
     alias: str
+    profile: str
 
 
 IdentityCommand = Route | Link | Forget
