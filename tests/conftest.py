@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,26 +71,32 @@ def unique_topic_prefix() -> str:
 TEST_SESSION_TIMEOUT_S = 3.0
 
 
+def worker_settings(kafka_bootstrap: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings of a worker on the session stack whose topics, app id (hence consumer groups) and data
+    dir are its own; the web port is free. Keyword arguments override any field."""
+    prefix = overrides.pop("prefix", None) or new_topic_prefix()
+    fields: dict[str, Any] = {
+        "kafka_bootstrap": kafka_bootstrap,
+        "redis_url": redis_url,
+        "app_id": f"journey-{prefix.rstrip('.')}",
+        "touchpoints_prefix": f"{prefix}touchpoints.",
+        "actions_prefix": f"{prefix}actions.",
+        "dlq_topic": f"{prefix}touchpoints.dlq",
+        "internal_prefix": f"{prefix}journey.",
+        "data_dir": data_dir,
+        "web_port": _free_port(),
+        "kafka_session_timeout_s": TEST_SESSION_TIMEOUT_S,
+        "kafka_single_record_batches": True,
+    }
+    return Settings(**{**fields, **overrides})
+
+
 @pytest.fixture
 def isolated_settings(
     unique_topic_prefix: str, kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> Settings:
-    """Settings on the session stack whose topics, app id (hence consumer groups) and data dir are this
-    test's own; the web port is free. Override fields with `isolated_settings.model_copy(update=...)`."""
-    prefix = unique_topic_prefix
-    return Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path / "data",
-        web_port=_free_port(),
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
-        kafka_single_record_batches=True,
-    )
+    """A test's own `worker_settings`; override fields with `isolated_settings.model_copy(update=...)`."""
+    return worker_settings(kafka_bootstrap, redis_url, tmp_path / "data", prefix=unique_topic_prefix)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -34,7 +34,9 @@ async def _until_live(page: object, timeout_s: float = 60.0) -> None:
     raise AssertionError("the dashboard never showed live events, lag and actions")
 
 
-async def test_worker_dashboard_shows_live_numbers(isolated_settings: Settings, spawn: ProcessSpawner) -> None:
+async def test_worker_dashboard_shows_live_numbers(
+    isolated_settings: Settings, spawn: ProcessSpawner
+) -> None:
     need_chromium()
     from playwright.async_api import async_playwright
 

@@ -24,14 +24,14 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix
+from conftest import ProcessSpawner, worker_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from runtime_support import TopicReader, event, now_iso, values, wait_log, write_rules
 
 from agents.ingest import Accepted, Rejected, triage
 from orchestrator.config import Settings
-from orchestrator.embedded import ManagedProcess, free_port
+from orchestrator.embedded import ManagedProcess
 from orchestrator.metrics import DEAD_LETTER_KINDS
 from orchestrator.runtime.dead_letter import dead_letter_kind, dead_letter_record
 from orchestrator.runtime.envelope import IdentityBatch, Item, Route, decode_identity
@@ -412,18 +412,10 @@ def live_messages() -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def live_settings(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    prefix = new_topic_prefix()
-    return Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path_factory.mktemp("fuzz-worker") / "data",
-        web_port=free_port(),
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
+    return worker_settings(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path_factory.mktemp("fuzz-worker") / "data",
         rules=write_rules(tmp_path_factory.mktemp("fuzz-rules") / "rules.yaml"),
     )
 

@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix
+from conftest import ProcessSpawner, worker_settings
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_support import TopicReader, log_events, now_iso, produce, values, wait_log
 
 from orchestrator.config import Settings
-from orchestrator.embedded import ManagedProcess, free_port
+from orchestrator.embedded import ManagedProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -119,20 +119,12 @@ async def live(
     module_spawner: ProcessSpawner,
 ) -> AsyncIterator[Live]:
     """A worker with the experiment rules, 40 signups decided and some of them converted."""
-    prefix = new_topic_prefix()
     rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
     rules.write_text(RULES)
-    settings = Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path_factory.mktemp("worker") / "data",
-        web_port=free_port(),
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
+    settings = worker_settings(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path_factory.mktemp("worker") / "data",
         rules=rules,
     )
     worker = module_spawner.journey("worker", settings=settings)

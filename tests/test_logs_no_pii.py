@@ -22,12 +22,12 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix
+from conftest import ProcessSpawner, worker_settings
 from privacy_support import key_of, metric_samples, metrics_text, redis_view
 from runtime_support import TopicReader, event, produce, values, wait_log, write_rules
 
 from orchestrator.config import Settings
-from orchestrator.embedded import ManagedProcess, free_port
+from orchestrator.embedded import ManagedProcess
 from orchestrator.privacy import erasure_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -63,18 +63,10 @@ def leaks(text: str) -> list[str]:
 def debug_settings(
     kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    prefix = new_topic_prefix()
-    return Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path_factory.mktemp("pii-worker") / "data",
-        web_port=free_port(),
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
+    return worker_settings(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path_factory.mktemp("pii-worker") / "data",
         rules=write_rules(tmp_path_factory.mktemp("pii-rules") / "rules.yaml", wait="4s"),
         log_format="json",
         log_level="DEBUG",

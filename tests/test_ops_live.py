@@ -24,12 +24,12 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from conftest import JOURNEY_BIN, TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix, settings_env
+from conftest import JOURNEY_BIN, ProcessSpawner, settings_env, worker_settings
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_support import PING_RULE, TopicReader, event, now_iso, produce, values, wait_log, write_rules
 
 from orchestrator.config import Settings
-from orchestrator.embedded import ManagedProcess, free_port
+from orchestrator.embedded import ManagedProcess
 from orchestrator.lag import GroupLag, LagMonitor, LagReport
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -60,19 +60,11 @@ SPEC_METRICS = {
 
 @pytest.fixture(scope="module")
 def ops_settings(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    prefix = new_topic_prefix()
-    return Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path_factory.mktemp("ops-worker") / "data",
+    return worker_settings(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path_factory.mktemp("ops-worker") / "data",
         web_host="127.0.0.1",
-        web_port=free_port(),
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
         rules=write_rules(tmp_path_factory.mktemp("ops-rules") / "rules.yaml", extra=PING_RULE + HELLO_RULE),
     )
 

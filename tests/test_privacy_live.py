@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import JOURNEY_BIN, TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix, settings_env
+from conftest import JOURNEY_BIN, ProcessSpawner, settings_env, worker_settings
 from privacy_support import key_of, metric_samples, metrics_text, redis_view
 from runtime_support import TopicReader, event, produce, values, wait_log
 
 from orchestrator.config import Settings
-from orchestrator.embedded import ManagedProcess, free_port
+from orchestrator.embedded import ManagedProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -120,21 +120,13 @@ def is_suppression_record(state: dict[str, Any] | None) -> bool:
 def privacy_settings(
     kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    prefix = new_topic_prefix()
     rules = tmp_path_factory.mktemp("privacy-rules") / "rules.yaml"
     rules.write_text(RULES)
-    return Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path_factory.mktemp("privacy-worker") / "data",
-        web_port=free_port(),
+    return worker_settings(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path_factory.mktemp("privacy-worker") / "data",
         web_token=TOKEN,
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
         rules=rules,
         log_format="json",
     )

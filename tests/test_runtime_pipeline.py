@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import TEST_SESSION_TIMEOUT_S, ProcessSpawner, new_topic_prefix
+from conftest import ProcessSpawner, worker_settings
 from runtime_support import (
     PING_RULE,
     TopicReader,
@@ -28,7 +28,7 @@ from runtime_support import (
 )
 
 from orchestrator.config import Settings
-from orchestrator.embedded import ManagedProcess, free_port
+from orchestrator.embedded import ManagedProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,19 +37,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def module_settings(
     kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
-    prefix = new_topic_prefix()
-    return Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        app_id=f"journey-{prefix.rstrip('.')}",
-        touchpoints_prefix=f"{prefix}touchpoints.",
-        actions_prefix=f"{prefix}actions.",
-        dlq_topic=f"{prefix}touchpoints.dlq",
-        internal_prefix=f"{prefix}journey.",
-        data_dir=tmp_path_factory.mktemp("worker") / "data",
-        web_port=free_port(),
-        kafka_session_timeout_s=TEST_SESSION_TIMEOUT_S,
-        kafka_single_record_batches=True,
+    return worker_settings(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path_factory.mktemp("worker") / "data",
         rules=write_rules(tmp_path_factory.mktemp("rules") / "rules.yaml"),
     )
 
