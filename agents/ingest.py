@@ -22,7 +22,7 @@ from schemas import InvalidEvent, Touchpoint, parse_touchpoint
 log = get_logger(__name__)
 
 BATCH_MAX = 2000
-BATCH_WITHIN_S = 0.005  # the wait for a fuller batch is paid by every event in it (latency)
+BATCH_WITHIN_S = 0.02
 TRUNCATED_ORIGINAL_BYTES = 64 * 1024
 
 
