@@ -70,6 +70,9 @@ def unique_topic_prefix() -> str:
 # worker's partitions move after it: short sessions keep the suite fast.
 TEST_SESSION_TIMEOUT_S = 3.0
 
+# The product's shared worked example sits beside the checkout (`../shared/examples`), in CI as here.
+SHARED_EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples"
+
 
 def worker_settings(kafka_bootstrap: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
     """Settings of a worker on the session stack whose topics, app id (hence consumer groups) and data

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHARED_EXAMPLES
 
 from schemas import MAX_EVENT_BYTES, InvalidEvent, parse_touchpoint
 
-EXAMPLES = Path("/work/shared/examples/events.jsonl")
+EXAMPLES = SHARED_EXAMPLES / "events.jsonl"
 REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 GOOD: dict[str, Any] = {

@@ -8,20 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+from conftest import SHARED_EXAMPLES
 from engine_helpers import action_lines, run
 
 from orchestrator.eventfile import read_events
 from orchestrator.rules.loader import load_rules
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = SHARED_EXAMPLES
 UNTIL = "2026-05-04T14:00:00Z"
 SECTION_2_FIELDS = {
     "action_id", "rule_id", "rule_version", "customer_id", "type", "channel", "category", "params",
     "context", "trigger_event_id", "decided_at", "status", "variant",
 }  # fmt: skip
-
-pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="shared examples not present")
 
 
 def _expected() -> list[dict[str, Any]]:

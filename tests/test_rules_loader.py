@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_EXAMPLES
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import ScalarString
 
@@ -15,7 +16,7 @@ from orchestrator.rules.errors import RuleError, RuleLoadError, position_in_scal
 from orchestrator.rules.loader import counter_references, load_rules
 
 FIXTURES = Path(__file__).parent / "rules"
-EXAMPLE = Path("/work/shared/examples/rules.yaml")
+EXAMPLE = SHARED_EXAMPLES / "rules.yaml"
 
 
 def write(folder: Path, text: str, name: str = "r.yaml") -> Path:
@@ -38,7 +39,6 @@ def rule_file(tmp_path: Path, text: str) -> list[str]:
 # -- files that must load ----------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason="shared example not mounted")
 def test_shared_example_loads_with_every_field() -> None:
     rules = load_rules(EXAMPLE)
     assert [r.id for r in rules.rules] == ["abandoned-cart", "nearby-store-offer", "chatbot-to-human"]
@@ -54,7 +54,9 @@ def test_shared_example_loads_with_every_field() -> None:
     assert (fence.id, fence.lat, fence.lon, fence.radius_m) == ("montreal-downtown", 45.5017, -73.5673, 400.0)
     (counter,) = rules.counters
     assert (counter.name, counter.on, counter.reset_on) == (
-        "failed_intents", frozenset({"chat.intent_failed"}), frozenset({"chat.resolved"})
+        "failed_intents",
+        frozenset({"chat.intent_failed"}),
+        frozenset({"chat.resolved"}),
     )
 
     cart, store, chat = rules.rules
@@ -78,7 +80,10 @@ def test_shared_example_loads_with_every_field() -> None:
     assert store.action.channel == "push"
 
     assert (chat.priority, chat.action.type, chat.action.category, chat.action.context) == (
-        100, "chat.handoff", "service", True
+        100,
+        "chat.handoff",
+        "service",
+        True,
     )
     assert chat.cooldown_s == 900
     assert chat.condition is not None and "counters" in chat.condition.roots
@@ -95,7 +100,10 @@ def test_spec_full_example_loads() -> None:
     assert rules.geofences[0].id == "paris-opera"
     assert rule.holdout == pytest.approx(0.10)
     assert (rule.reentry, rule.quiet_hours, rule.action.category, rule.action.context) == (
-        "restart", "defer", "marketing", False
+        "restart",
+        "defer",
+        "marketing",
+        False,
     )
 
 
@@ -110,7 +118,9 @@ def test_spec_welcome_rule_loads_with_variants_and_goal() -> None:
     assert rule.variants[1].params.raw == {"template": "welcome_discount", "discount": 10}
     assert rule.goal is not None
     assert (rule.goal.event, rule.goal.within_s, rule.goal.channels) == (
-        "order.completed", 3 * 86400, frozenset({"web", "mobile"})
+        "order.completed",
+        3 * 86400,
+        frozenset({"web", "mobile"}),
     )
     assert rule.action.params.raw == {"template": "welcome"}
 
@@ -226,8 +236,10 @@ def test_optional_forms_and_defaults(tmp_path: Path) -> None:
             version: 1
             version: 1
             """,
-            ['r.yaml:2:1: invalid YAML: while constructing a mapping found duplicate key "version" with value'
-             ' "1" (original value: "1")'],
+            [
+                "r.yaml:2:1: invalid YAML: while constructing a mapping found duplicate key"
+                ' "version" with value "1" (original value: "1")'
+            ],
             id="yaml-duplicate-key",
         ),
         pytest.param("", ["r.yaml:1:1: empty rule file: expected a mapping starting with 'version: 1'"]),
@@ -659,7 +671,17 @@ def test_every_error_of_a_file_is_reported() -> None:
     got = errors(FIXTURES / "many-errors.yaml")
     positions = [":".join(e.split(":")[1:3]) for e in got]
     assert positions == [
-        "3:13", "5:9", "6:5", "8:17", "9:15", "10:14", "11:20", "11:58", "14:26", "15:14", "16:43"
+        "3:13",
+        "5:9",
+        "6:5",
+        "8:17",
+        "9:15",
+        "10:14",
+        "11:20",
+        "11:58",
+        "14:26",
+        "15:14",
+        "16:43",
     ]
     assert "many-errors.yaml:6:5: unknown key 'trigers' (did you mean 'trigger'?)" in got
     assert "many-errors.yaml:14:26: unknown counter 'missing'" in got

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import SHARED_EXAMPLES
 
 from schemas import export
 
-EXAMPLES = Path("/work/shared/examples/events.jsonl")
+EXAMPLES = SHARED_EXAMPLES / "events.jsonl"
 
 
 def test_committed_schema_files_match_the_models() -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_EXAMPLES
 from kafka_readback import read_back
 
 from orchestrator.config import Settings
@@ -18,7 +19,7 @@ from orchestrator.simulate.catalog import STORE_BY_ID
 from schemas import InvalidEvent, parse_touchpoint
 
 JOURNEY = Path(sys.executable).with_name("journey")
-SHARED_RULES = Path("/work/shared/examples/rules.yaml")
+SHARED_RULES = SHARED_EXAMPLES / "rules.yaml"
 
 
 def test_same_seed_gives_identical_bytes() -> None:
