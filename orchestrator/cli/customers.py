@@ -14,6 +14,7 @@ import orjson
 import typer
 from aiokafka.errors import KafkaError
 
+from orchestrator.cli.options import KafkaOption
 from orchestrator.config import Settings
 from orchestrator.logging import configure_logging
 from orchestrator.privacy import DEFAULT_CHANNEL, ask_workers, holdings, profile_id, request_erasure
@@ -44,9 +45,7 @@ def erase(
     channel: Annotated[
         str, typer.Option(help="Channel the request came through; sent to touchpoints.<CHANNEL>.")
     ] = DEFAULT_CHANNEL,
-    kafka: Annotated[
-        str | None, typer.Option("--kafka", help="host:port[,host:port]; default JOURNEY_KAFKA_BOOTSTRAP.")
-    ] = None,
+    kafka: KafkaOption = None,
 ) -> None:
     """Erase a customer: profile, aliases, pending waits and context view; consent opt-outs are kept."""
     settings = Settings()

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from aiohttp import web
 
+from orchestrator.cli.options import KafkaOption
 from orchestrator.config import Settings
 from orchestrator.lag import LagMonitor, kafka_client_kwargs
 from orchestrator.logging import configure_logging, get_logger
@@ -26,9 +27,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--worker", help="Worker base URL to read /metrics from (repeatable)."),
         ] = None,
-        kafka: Annotated[
-            str | None, typer.Option("--kafka", help="Bootstrap servers for the lag sampler.")
-        ] = None,
+        kafka: KafkaOption = None,
         lag_interval: Annotated[
             float, typer.Option("--lag-interval", min=0.5, help="Seconds between samples.")
         ] = 5.0,

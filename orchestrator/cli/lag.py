@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli.options import KafkaOption
 from orchestrator.config import Settings
 from orchestrator.lag import LagMonitor, LagReport, kafka_client_kwargs
 
@@ -106,7 +107,7 @@ def register(app: typer.Typer) -> None:
         group: Annotated[
             list[str] | None, typer.Option("--group", help="Only this consumer group (repeatable).")
         ] = None,
-        kafka: Annotated[str | None, typer.Option("--kafka", help="Bootstrap servers (host:port,…).")] = None,
+        kafka: KafkaOption = None,
     ) -> None:
         """Consumer lag per group, topic and partition with a status: exit 0 when all ok, else 2."""
         settings = Settings()

@@ -16,6 +16,7 @@ from typing import Annotated, BinaryIO
 import typer
 from aiokafka.errors import KafkaError
 
+from orchestrator.cli.options import KafkaOption
 from orchestrator.config import Settings
 from orchestrator.logging import configure_logging
 from orchestrator.publish import Publisher, PublisherNotConfigured, PublishError
@@ -72,12 +73,7 @@ def publish(
         str | None,
         typer.Option(help="Send every event to touchpoints.<CHANNEL> instead of its own channel's."),
     ] = None,
-    kafka: Annotated[
-        str | None,
-        typer.Option(
-            "--kafka", "--bootstrap", help="host:port[,host:port]; default JOURNEY_KAFKA_BOOTSTRAP."
-        ),
-    ] = None,
+    kafka: KafkaOption = None,
 ) -> None:
     """Send touchpoints to Kafka: to TOPIC, to --channel's topic, or each to touchpoints.<its channel>."""
     topic, path = _split_targets(targets)

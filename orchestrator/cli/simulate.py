@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from orchestrator.cli.options import KafkaOption
 from orchestrator.config import Settings
 from orchestrator.logging import configure_logging
 from orchestrator.publish import PublisherNotConfigured, PublishError
@@ -100,12 +101,7 @@ def simulate_command(
     faults: Annotated[
         bool, typer.Option(help="Include re-sent events and malformed messages (for the dead-letter topic).")
     ] = True,
-    kafka: Annotated[
-        str | None,
-        typer.Option(
-            "--kafka", "--bootstrap", help="host:port[,host:port]; default JOURNEY_KAFKA_BOOTSTRAP."
-        ),
-    ] = None,
+    kafka: KafkaOption = None,
 ) -> None:
     """Simulate omnichannel customers: abandoned sofas, rainy-day umbrellas, failing chatbots, buyers."""
     if seed is None:

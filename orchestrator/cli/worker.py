@@ -81,8 +81,13 @@ def run_worker(settings: Settings, rules: Path | None = None) -> None:
                 changelogs=changelog_topics(app),
             )
         )
-        log.info("worker_starting", app_id=settings.app_id, kafka=bootstrap, web_port=settings.web_port,
-                 embedded=stack is not None)
+        log.info(
+            "worker_starting",
+            app_id=settings.app_id,
+            kafka=bootstrap,
+            web_port=settings.web_port,
+            embedded=stack is not None,
+        )
         worker = BoundedWorker(app, loop=loop, loglevel=settings.log_level, override_logging=False)
         tune_gc()
         worker.execute_from_commandline()
