@@ -127,7 +127,13 @@ async def lag_returns_to_ok(settings: Settings, timeout_s: float = 45.0) -> dict
         done = await asyncio.to_thread(subprocess.run, argv, env=env, capture_output=True, timeout=60)
         document = orjson.loads(done.stdout) if done.stdout else {}
         if done.returncode == 0 or time.monotonic() > deadline:
-            assert done.returncode == 0, (done.stderr.decode(), document)
+            behind = [
+                (p["topic"], p["partition"], p["committed"], p["end"], p["lag"], p["status"])
+                for g in document.get("groups", [])
+                for p in g["partitions"]
+                if p["lag"] or p["status"] != "ok"
+            ]
+            assert done.returncode == 0, f"partitions behind: {behind}; {done.stderr.decode()}"
             return document
 
 
