@@ -70,6 +70,18 @@ def unique_topic_prefix() -> str:
 # worker's partitions move after it: short sessions keep the suite fast.
 TEST_SESSION_TIMEOUT_S = 3.0
 
+
+def screenshot_path(name: str) -> Path:
+    """Where a browser test saves its screenshot: the README's images with JOURNEY_UPDATE_SCREENSHOTS=1,
+    else the ignored tests/artifacts/ (a test run must not rewrite tracked files)."""
+    root = Path(__file__).resolve().parent.parent
+    folder = (
+        root / "docs/img" if os.environ.get("JOURNEY_UPDATE_SCREENSHOTS") == "1" else root / "tests/artifacts"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 # The product's shared worked example sits beside the checkout (`../shared/examples`), in CI as here.
 SHARED_EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "examples"
 
@@ -92,6 +104,16 @@ def worker_settings(kafka_bootstrap: str, redis_url: str, data_dir: Path, **over
         "kafka_single_record_batches": True,
     }
     return Settings(**{**fields, **overrides})
+
+
+@pytest.fixture(scope="module")
+def module_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
+    """A spawner shared by one test module (e.g. for a worker every test of the module reuses)."""
+    spawner = ProcessSpawner(tmp_path_factory.mktemp("logs"))
+    try:
+        yield spawner
+    finally:
+        spawner.stop_all()
 
 
 @pytest.fixture

@@ -163,11 +163,14 @@ async def _drive_browser(async_playwright: object, url: str) -> None:
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
             await page.goto(url)
             await page.wait_for_selector("#lag-table tbody .status-stalled", timeout=30_000)
-            await page.wait_for_function(
-                "document.querySelectorAll('#throughput-chart canvas').length > 0 && "
-                "document.querySelector('#throughput-total').textContent !== '0'",
-                timeout=30_000,
-            )
+            # polled from Python: the page's CSP (no eval) rules out Playwright's string predicates
+            deadline = asyncio.get_running_loop().time() + 30
+            while not (
+                await page.locator("#throughput-chart canvas").count() > 0
+                and await page.inner_text("#throughput-total") not in ("0", "—")
+            ):
+                assert asyncio.get_running_loop().time() < deadline, "throughput never showed"
+                await asyncio.sleep(0.3)
             await page.wait_for_timeout(4000)
             lag_cells = await page.locator("#lag-table tbody tr:nth-child(2) td").all_inner_texts()
             assert lag_cells[1].endswith(".touchpoints") and lag_cells[5] == "8", lag_cells
@@ -184,4 +187,3 @@ async def _drive_browser(async_playwright: object, url: str) -> None:
             assert await page.evaluate("document.activeElement.className") == "skip"
         finally:
             await browser.close()
-

@@ -7,12 +7,11 @@ numbers moving. The screenshot it saves is the one the README shows.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
-from conftest import ProcessSpawner
+from conftest import ProcessSpawner, screenshot_path
 from runtime_support import wait_log
-from test_dashboard import CHROMIUM, CHROMIUM_ARGS, ROOT, need_chromium
+from test_dashboard import CHROMIUM, CHROMIUM_ARGS, need_chromium
 
 from orchestrator.config import EXAMPLE_RULES, Settings
 from orchestrator.demo import DEMO_JOURNEY_SCALE
@@ -69,7 +68,7 @@ async def test_worker_dashboard_shows_live_numbers(
                 lag_rows = await page.locator("#lag-table tbody tr").all_inner_texts()
                 assert any(settings.app_id in row for row in lag_rows), lag_rows
                 assert not errors, errors
-                shot: Path = ROOT / "docs/img/dashboard.png"
+                shot = screenshot_path("dashboard.png")
                 await page.screenshot(path=str(shot), full_page=True)
             finally:
                 await browser.close()

@@ -18,7 +18,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -421,17 +421,10 @@ def live_settings(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest
 
 
 @pytest.fixture(scope="module")
-def live_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
-    spawner = ProcessSpawner(tmp_path_factory.mktemp("fuzz-logs"))
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
-
-
-@pytest.fixture(scope="module")
-async def live_worker(live_settings: Settings, live_spawner: ProcessSpawner) -> AsyncIterator[ManagedProcess]:
-    process = live_spawner.journey("worker", settings=live_settings)
+async def live_worker(
+    live_settings: Settings, module_spawner: ProcessSpawner
+) -> AsyncIterator[ManagedProcess]:
+    process = module_spawner.journey("worker", settings=live_settings)
     await wait_log(process, "partitions_ready", timeout_s=120)
     yield process
 

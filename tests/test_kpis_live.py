@@ -13,7 +13,7 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import ProcessSpawner, worker_settings
+from conftest import ProcessSpawner, screenshot_path, worker_settings
 from prometheus_client.parser import text_string_to_metric_families
 from runtime_support import TopicReader, log_events, now_iso, produce, values, wait_log
 
@@ -100,15 +100,6 @@ class Live:
             [(topic, e["customer_id"].encode(), orjson.dumps(e)) for e in events],
         )
         self.published.extend(events)
-
-
-@pytest.fixture(scope="module")
-def module_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
-    spawner = ProcessSpawner(tmp_path_factory.mktemp("logs"))
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
 
 
 @pytest.fixture(scope="module")
@@ -258,8 +249,7 @@ async def test_kpi_page_renders_live_numbers_in_chromium(live: Live) -> None:
             assert "no goal" in await thanks.inner_text()
             assert await thanks.locator("svg").count() == 0
             assert not errors, errors
-            (ROOT / "docs/img").mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(ROOT / "docs/img/kpis.png"), full_page=True)
+            await page.screenshot(path=str(screenshot_path("kpis.png")), full_page=True)
         finally:
             await browser.close()
 

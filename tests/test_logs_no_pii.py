@@ -17,7 +17,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -74,19 +74,10 @@ def debug_settings(
 
 
 @pytest.fixture(scope="module")
-def debug_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
-    spawner = ProcessSpawner(tmp_path_factory.mktemp("pii-logs"))
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
-
-
-@pytest.fixture(scope="module")
 async def debug_worker(
-    debug_settings: Settings, debug_spawner: ProcessSpawner
+    debug_settings: Settings, module_spawner: ProcessSpawner
 ) -> AsyncIterator[ManagedProcess]:
-    process = debug_spawner.journey("worker", settings=debug_settings)
+    process = module_spawner.journey("worker", settings=debug_settings)
     await wait_log(process, "partitions_ready", timeout_s=120)
     yield process
 

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -70,17 +70,8 @@ def ops_settings(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.
 
 
 @pytest.fixture(scope="module")
-def ops_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
-    spawner = ProcessSpawner(tmp_path_factory.mktemp("ops-logs"))
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
-
-
-@pytest.fixture(scope="module")
-async def worker(ops_settings: Settings, ops_spawner: ProcessSpawner) -> AsyncIterator[ManagedProcess]:
-    process = ops_spawner.journey("worker", settings=ops_settings)
+async def worker(ops_settings: Settings, module_spawner: ProcessSpawner) -> AsyncIterator[ManagedProcess]:
+    process = module_spawner.journey("worker", settings=ops_settings)
     await wait_log(process, "partitions_ready", timeout_s=120)
     yield process
 

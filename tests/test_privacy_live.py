@@ -15,7 +15,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,18 +133,9 @@ def privacy_settings(
 
 
 @pytest.fixture(scope="module")
-def privacy_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
-    spawner = ProcessSpawner(tmp_path_factory.mktemp("privacy-logs"))
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
-
-
-@pytest.fixture(scope="module")
-async def scenario(privacy_settings: Settings, privacy_spawner: ProcessSpawner) -> AsyncIterator[Scenario]:
+async def scenario(privacy_settings: Settings, module_spawner: ProcessSpawner) -> AsyncIterator[Scenario]:
     s = privacy_settings
-    first = privacy_spawner.journey("worker", settings=s, name="worker-before")
+    first = module_spawner.journey("worker", settings=s, name="worker-before")
     await wait_log(first, "partitions_ready", timeout_s=120)
 
     run = uuid.uuid4().hex[:6]
@@ -199,7 +190,7 @@ async def scenario(privacy_settings: Settings, privacy_spawner: ProcessSpawner) 
     await asyncio.sleep(3)  # let changelogs and offsets be committed, as they would be before a real crash
     os.killpg(first.pid, signal.SIGKILL)
     first.popen.wait()
-    second = privacy_spawner.journey("worker", settings=s, name="worker-after")
+    second = module_spawner.journey("worker", settings=s, name="worker-after")
     await wait_log(second, "partitions_ready", timeout_s=120)
     restarted_at = time.time()
     yield Scenario(

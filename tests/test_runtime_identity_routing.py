@@ -94,29 +94,41 @@ def delivered_to(commands: list[CustomerCommand]) -> str:
 
 def test_unknown_identifiers_start_a_profile_from_the_first_in_name_order() -> None:
     pipeline = FakePipeline()
-    commands = run(pipeline, {"event_id": "e1", "type": "page.viewed",
-                              "identifiers": {"loyalty_card": "L1", "device_id": "D1"}})
+    commands = run(
+        pipeline,
+        {"event_id": "e1", "type": "page.viewed", "identifiers": {"loyalty_card": "L1", "device_id": "D1"}},
+    )
     assert delivered_to(commands) == "anon:device_id:D1"
 
 
 def test_identify_links_every_alias_and_later_events_resolve_by_any_of_them() -> None:
     pipeline = FakePipeline()
-    commands = run(pipeline, {"event_id": "e1", "type": "identify", "customer_id": "c-1",
-                              "anonymous_id": "a-1", "identifiers": {"device_id": "D1"}})
+    commands = run(
+        pipeline,
+        {
+            "event_id": "e1",
+            "type": "identify",
+            "customer_id": "c-1",
+            "anonymous_id": "a-1",
+            "identifiers": {"device_id": "D1"},
+        },
+    )
     handoffs = sorted(c.anon for c in commands if isinstance(c, Handoff))
     assert handoffs == ["anon:a-1", "anon:device_id:D1"]
     (deliver,) = [c for c in commands if isinstance(c, Deliver)]
     assert deliver.profile == "c-1" and sorted(deliver.expect) == handoffs
     # the first alias is unknown and owned by another partition: the event hops to the second one
     assert partition_for("anon:a_card:X", PARTITIONS) != partition_for("anon:device_id:D1", PARTITIONS)
-    later = run(pipeline, {"event_id": "e2", "type": "page.viewed",
-                           "identifiers": {"device_id": "D1", "a_card": "X"}})
+    later = run(
+        pipeline, {"event_id": "e2", "type": "page.viewed", "identifiers": {"device_id": "D1", "a_card": "X"}}
+    )
     assert delivered_to(later) == "c-1"
     by_anon = run(pipeline, {"event_id": "e3", "type": "page.viewed", "anonymous_id": "a-1"})
     assert delivered_to(by_anon) == "c-1"
 
 
 def test_a_customer_event_needs_no_lookup() -> None:
-    commands = run(FakePipeline(), {"event_id": "e1", "type": "page.viewed", "customer_id": "c-9",
-                                    "anonymous_id": "a-9"})
+    commands = run(
+        FakePipeline(), {"event_id": "e1", "type": "page.viewed", "customer_id": "c-9", "anonymous_id": "a-9"}
+    )
     assert [type(c) for c in commands] == [Deliver] and delivered_to(commands) == "c-9"

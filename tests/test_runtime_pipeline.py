@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -43,15 +43,6 @@ def module_settings(
         tmp_path_factory.mktemp("worker") / "data",
         rules=write_rules(tmp_path_factory.mktemp("rules") / "rules.yaml"),
     )
-
-
-@pytest.fixture(scope="module")
-def module_spawner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSpawner]:
-    spawner = ProcessSpawner(tmp_path_factory.mktemp("logs"))
-    try:
-        yield spawner
-    finally:
-        spawner.stop_all()
 
 
 @pytest.fixture(scope="module")
