@@ -14,7 +14,7 @@ import orjson
 import typer
 from aiokafka.errors import KafkaError
 
-from orchestrator.cli.options import KafkaOption
+from orchestrator.cli.options import KafkaOption, WorkersOption, worker_urls
 from orchestrator.config import Settings
 from orchestrator.logging import configure_logging
 from orchestrator.privacy import DEFAULT_CHANNEL, ask_workers, holdings, profile_id, request_erasure
@@ -75,16 +75,13 @@ def show(
         str, typer.Argument(metavar="ID", help="Customer id (or anonymous id with --anonymous).")
     ],
     anonymous: Anonymous = False,
-    worker: Annotated[
-        list[str] | None,
-        typer.Option("--worker", help="Worker base URL (repeatable); default http://127.0.0.1:<web port>."),
-    ] = None,
+    worker: WorkersOption = None,
 ) -> None:
     """Print, as JSON, what the workers hold on a profile: its state and its Redis context view."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     profile = profile_id(ident, anonymous=anonymous)
-    urls = worker or [f"http://127.0.0.1:{settings.web_port}"]
+    urls = worker_urls(worker, settings)
     answers = asyncio.run(ask_workers(urls, profile, settings.web_token))
     result = holdings(profile, answers)
     typer.echo(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from aiohttp import web
 
-from orchestrator.cli.options import KafkaOption
+from orchestrator.cli.options import KafkaOption, WorkersOption, worker_urls
 from orchestrator.config import Settings
 from orchestrator.lag import LagMonitor, kafka_client_kwargs
 from orchestrator.logging import configure_logging, get_logger
@@ -23,10 +23,7 @@ def register(app: typer.Typer) -> None:
         host: Annotated[
             str, typer.Option("--host", help="Address to bind (loopback unless told).")
         ] = "127.0.0.1",
-        worker: Annotated[
-            list[str] | None,
-            typer.Option("--worker", help="Worker base URL to read /metrics from (repeatable)."),
-        ] = None,
+        worker: WorkersOption = None,
         kafka: KafkaOption = None,
         lag_interval: Annotated[
             float, typer.Option("--lag-interval", min=0.5, help="Seconds between samples.")
@@ -48,7 +45,7 @@ def register(app: typer.Typer) -> None:
         )
         if monitor is None:
             log.warning("dashboard_without_lag", reason="JOURNEY_KAFKA_BOOTSTRAP and --kafka unset")
-        workers = worker or ["http://127.0.0.1:6066"]
+        workers = worker_urls(worker, settings)
         application = build_app(
             workers=workers, monitor=monitor, lag_interval_s=lag_interval, token=settings.web_token
         )

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.cli.kpi_output import KpiFormat, print_kpis
+from orchestrator.cli.options import WorkersOption, worker_urls
 from orchestrator.config import Settings
 from orchestrator.web.sources import KpiAnswer, RemoteMetrics
 
@@ -34,17 +35,14 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[
             str, typer.Option("--format", help="table (with 95 % intervals and p-values) or json.")
         ] = "table",
-        worker: Annotated[
-            list[str] | None,
-            typer.Option("--worker", help="Worker base URL (repeatable); default: this host's web port."),
-        ] = None,
+        worker: WorkersOption = None,
         timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per worker.")] = 5.0,
     ) -> None:
         """KPI rows per rule and group (actions, conversions, rate, uplift) summed over the workers."""
         if fmt not in ("json", "table"):
             raise typer.BadParameter("--format must be json or table")
         settings = Settings()
-        urls = worker or [f"http://127.0.0.1:{settings.web_port}"]
+        urls = worker_urls(worker, settings)
         answer = asyncio.run(_gather(urls, settings.web_token, timeout))
         for url, error in answer.failed.items():
             typer.echo(f"{'warning' if answer.answered else 'error'}: {url}: {error}", err=True)
