@@ -17,6 +17,7 @@ from orchestrator.config import Settings
 from orchestrator.runtime.context_view import ContextViewWriter
 from orchestrator.runtime.kpi_ledger import KpiLedger
 from orchestrator.runtime.pipeline import RAW, Pipeline
+from orchestrator.runtime.rebalance_guard import install as install_rebalance_guard
 from orchestrator.runtime.rules_reload import LiveRules, ReloadResult
 from orchestrator.runtime.topic_pattern import follow_pattern
 from orchestrator.runtime.web import install_web
@@ -51,6 +52,7 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     if not settings.kafka_bootstrap or not settings.redis_url:
         raise ValueError("create_app needs kafka_bootstrap and redis_url (the CLI starts embedded ones)")
     rules = LiveRules.load(rules_path or settings.rules)
+    install_rebalance_guard()
     session_timeout = settings.kafka_session_timeout_s or DEFAULT_SESSION_TIMEOUT_S
     app = faust.App(
         settings.app_id,
