@@ -47,6 +47,18 @@ def broker_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLC
     )
 
 
+def store_options(settings: Settings) -> dict[str, int] | None:
+    """RocksDB sizes per table partition, so memory stays bounded however many customers a worker owns
+    (benchmarks/bench_store.py); None for the other stores, which take no such options."""
+    if not settings.store.startswith("rocksdb"):
+        return None
+    return {
+        "block_cache_size": settings.rocksdb_block_cache_mb * 2**20,
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * 2**20,
+        "max_write_buffer_number": 2,
+    }
+
+
 def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     """Build a worker's app; `settings.kafka_bootstrap` and `redis_url` must be set (embedded or real)."""
     if not settings.kafka_bootstrap or not settings.redis_url:
@@ -83,7 +95,9 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     partitions = settings.partitions
 
     def table(name: str) -> faust.Table:
-        return app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+        return app.Table(
+            name, partitions=partitions, key_type=bytes, value_type=bytes, options=store_options(settings)
+        )
 
     pipeline = Pipeline(
         settings=settings,

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         "table before the tail of its changelog. Set automatically for the embedded broker",
     )
     timer_interval_s: float = Field(0.2, gt=0, description="how often due waits are looked for")
+    rocksdb_block_cache_mb: int = Field(
+        16,
+        ge=1,
+        description="block cache of each table partition's RocksDB store. Faust's default, 2 GiB per "
+        "partition and table, lets a worker's RSS grow with the number of customers it owns",
+    )
+    rocksdb_write_buffer_mb: int = Field(
+        8, ge=1, description="memtable size of each table partition's RocksDB store (two are kept)"
+    )
 
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
