@@ -136,6 +136,32 @@ def event(event_id: str, type_: str, channel: str, **fields: Any) -> dict[str, A
     return {"event_id": event_id, "type": type_, "channel": channel, "occurred_at": now_iso(), **fields}
 
 
+def worked_example(
+    examples: Path, customer: str, anon: str, **identify: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The worked example's events (`examples/events.jsonl`) for a fresh customer, re-timed to now.
+
+    Returns the events up to the `identify` (they merge the anonymous profile) and the ones after it,
+    so a test can wait for the merge in between. Event ids are prefixed with `customer`; `identify`
+    fields (e.g. `identifiers`, `properties`) replace the identify event's own.
+    """
+    ids = {"anonymous_id": anon, "customer_id": customer}
+    events = []
+    for line in (examples / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        original = json.loads(line)
+        rewritten = {
+            **original,
+            **{field: ids[field] for field in ids if field in original},
+            "event_id": f"{customer}-{original['event_id']}",
+            "occurred_at": now_iso(),
+        }
+        if original["type"] == "identify":
+            rewritten.update(identify)
+        events.append(rewritten)
+    split = next(i for i, e in enumerate(events) if e["type"] == "identify") + 1
+    return events[:split], events[split:]
+
+
 class TopicReader:
     """Reads topics from the beginning without a consumer group (Tansu group joins are slow)."""
 

@@ -1,6 +1,6 @@
 """No personal data in logs, dead-letter reasons or metrics (SPEC §7), with the worker at DEBUG.
 
-The worked example of /work/shared/examples (the same seven events, re-timed to now, cart wait 4 s),
+The worked example of ../shared/examples (the same seven events, re-timed to now, cart wait 4 s),
 with more personal data than the example carries — an email, a phone number and a name as traits — is
 run through a worker logging JSON at DEBUG, followed by dead letters whose bad fields hold personal
 data and an erasure. Then no trait value, email, chat text or coordinate of the customer may appear
@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import ProcessSpawner, worker_settings
+from conftest import SHARED_EXAMPLES, ProcessSpawner, worker_settings
 from privacy_support import key_of, metric_samples, metrics_text, redis_view
-from runtime_support import TopicReader, event, produce, values, wait_log, write_rules
+from runtime_support import TopicReader, event, produce, values, wait_log, worked_example, write_rules
 
 from orchestrator.config import Settings
 from orchestrator.embedded import ManagedProcess
@@ -37,7 +37,6 @@ PHONE = "+1 514 555 0199"
 NAME = "Ada Lovelace"
 CHAT_TEXT = "is the chair in stock downtown?"
 TRAITS = {"timezone": "America/Montreal", "tier": "gold", "email": EMAIL, "phone": PHONE, "name": NAME}
-GEO = {"geo": {"lat": 45.5019, "lon": -73.5670}}
 # What must never leave the process. "-73.567" is also a prefix of the geofence's -73.5673 (rule data,
 # not the customer's), hence the pattern; "America/Montreal" only ever comes from the customer.
 FORBIDDEN = [
@@ -82,46 +81,6 @@ async def debug_worker(
     yield process
 
 
-def example_journey(customer: str, anon: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The worked example (SPEC §1–3) re-timed to now: before and after the identify's merge."""
-    first = [
-        event(
-            "x1", "product.viewed", "social", anonymous_id=anon, properties={"sku": "CHAIR-9", "price": 120}
-        ),
-        event(
-            "x2",
-            "cart.item_added",
-            "mobile",
-            anonymous_id=anon,
-            properties={"sku": "CHAIR-9", "qty": 2, "price": 120},
-        ),
-        event(
-            "x3",
-            "identify",
-            "web",
-            anonymous_id=anon,
-            customer_id=customer,
-            identifiers={"email_sha256": "3f1c0a9e"},
-            properties={"traits": TRAITS},
-        ),
-    ]
-    then = [
-        event("x4", "location.updated", "mobile", customer_id=customer, context=GEO),
-        event("x5", "chat.intent_failed", "chat", customer_id=customer, properties={"intent": "stock_check"}),
-        event("x6", "chat.intent_failed", "chat", customer_id=customer, properties={"intent": "stock_check"}),
-        event(
-            "x7",
-            "chat.message",
-            "chat",
-            customer_id=customer,
-            properties={"text": CHAT_TEXT, "sentiment": -0.1},
-        ),
-    ]
-    for item in first + then:
-        item["event_id"] = f"{customer}-{item['event_id']}"
-    return first, then
-
-
 def personal_dead_letters(customer: str) -> list[dict[str, Any]]:
     """Events whose one broken field holds personal data: the reason must name the field only."""
     base = {"customer_id": customer, "properties": {"text": CHAT_TEXT}}
@@ -154,7 +113,13 @@ async def test_no_personal_data_in_logs_reasons_or_metrics(
     s = debug_settings
     run = uuid.uuid4().hex[:6]
     customer, anon = f"c-{run}", f"anon-{run}"
-    first, then = example_journey(customer, anon)
+    first, then = worked_example(
+        SHARED_EXAMPLES,
+        customer,
+        anon,
+        identifiers={"email_sha256": "3f1c0a9e"},
+        properties={"traits": TRAITS},
+    )
     bootstrap = str(s.kafka_bootstrap)
     await produce(bootstrap, publishable(s, first), gap_s=0.2)  # across topics: in order
     await wait_log(debug_worker, "profile_merge_completed", where=lambda r: r.get("profile") == customer)

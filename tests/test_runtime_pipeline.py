@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import ProcessSpawner, worker_settings
+from conftest import SHARED_EXAMPLES, ProcessSpawner, worker_settings
 from runtime_support import (
     PING_RULE,
     TopicReader,
@@ -24,6 +24,7 @@ from runtime_support import (
     produce,
     values,
     wait_log,
+    worked_example,
     write_rules,
 )
 
@@ -82,41 +83,7 @@ async def test_example_journey(
 ) -> None:
     s = module_settings
     cust, anon = f"c-{uid()}", f"anon-{uid()}"
-    geo = {"geo": {"lat": 45.5019, "lon": -73.5670}}
-    journey = [
-        event(
-            "x1", "product.viewed", "social", anonymous_id=anon, properties={"sku": "CHAIR-9", "price": 120}
-        ),
-        event(
-            "x2",
-            "cart.item_added",
-            "mobile",
-            anonymous_id=anon,
-            properties={"sku": "CHAIR-9", "qty": 2, "price": 120},
-        ),
-        event(
-            "x3",
-            "identify",
-            "web",
-            anonymous_id=anon,
-            customer_id=cust,
-            properties={"traits": {"timezone": "America/Montreal", "tier": "gold"}},
-        ),
-    ]
-    later = [
-        event("x4", "location.updated", "mobile", customer_id=cust, context=geo),
-        event("x5", "chat.intent_failed", "chat", customer_id=cust, properties={"intent": "stock_check"}),
-        event("x6", "chat.intent_failed", "chat", customer_id=cust, properties={"intent": "stock_check"}),
-        event(
-            "x7",
-            "chat.message",
-            "chat",
-            customer_id=cust,
-            properties={"text": "is the chair in stock downtown?", "sentiment": -0.1},
-        ),
-    ]
-    for e in journey + later:
-        e["event_id"] = f"{cust}-{e['event_id']}"
+    journey, later = worked_example(SHARED_EXAMPLES, cust, anon)
     await publish(s, journey, gap_s=0.2)
     await wait_log(worker, "profile_merge_completed", where=lambda r: r.get("profile") == cust, timeout_s=30)
     await publish(s, later, gap_s=0.2)
