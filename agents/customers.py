@@ -1,21 +1,24 @@
 """Customers: apply events and due waits to each profile's state with the engine, emit its actions.
 
-One message of `journey.customers` is one batch for one partition, so every table write of the
-batch lands in that partition's changelog. Each profile touched by a batch is decoded once,
-stepped, and written once. Merges (docs/runtime.md): a profile expecting `merge_in` answers
-buffers its events in the `merges` table until every answer arrived, so nothing in flight is lost
-or applied twice.
+The agent takes the messages of `journey.customers` that are waiting (`take_events`) and handles
+each partition's messages as one batch, acting for that partition (`acting_for`) so every table
+read and write of the batch stays in its store and changelog. Each profile touched by a batch is
+decoded once, stepped, and written once; one delivery round trip serves every partition's batch.
+Merges (docs/runtime.md): a profile expecting `merge_in` answers buffers its events in the
+`merges` table until every answer arrived, so nothing in flight is lost or applied twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 
 import faust
 
 from orchestrator import metrics
 from orchestrator.engine import CustomerState, Engine, Step, decode_state, encode_state
 from orchestrator.logging import get_logger
+from orchestrator.metrics import EventOutcome
 from orchestrator.runtime.dead_letter import dead_letter_kind, dead_letter_record
 from orchestrator.runtime.envelope import (
     Deliver,
@@ -29,43 +32,73 @@ from orchestrator.runtime.envelope import (
     decode_pending,
     encode,
 )
+from orchestrator.runtime.partition_scope import acting_for, by_partition
 from orchestrator.runtime.pipeline import DUE, Outbox, Pipeline, now
 from schemas import Touchpoint, parse_touchpoint
 
 log = get_logger(__name__)
 
+# Messages handled together: one delivery round trip to the broker for all of them instead of one
+# each. The window is short because every hop adds it to publish->action latency at low rates.
+MESSAGES_MAX = 500
+MESSAGES_WITHIN_S = 0.005
+
 
 def register(pipeline: Pipeline) -> None:
     @pipeline.app.agent(pipeline.customers_topic, name="journey.customers")
     async def customers(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            batch = CustomerBatchRun(pipeline, event.message.partition, now())
-            batch.run(decode_customers(event.value).commands)
-            await batch.finish(event.message.offset)
-            yield None
+        async for events in stream.take_events(MESSAGES_MAX, within=MESSAGES_WITHIN_S):
+            await handle_messages(pipeline, events)
+            yield None  # take_events acks the messages after this: their output is delivered, state written
+
+
+async def handle_messages(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+    """One run per partition over its messages in order; one delivery for all; then each run's writes."""
+    outbox = Outbox(pipeline)
+    clock = now()
+    runs: list[tuple[faust.EventT, CustomerBatchRun]] = []
+    for partition, messages in by_partition(events).items():
+        batch = CustomerBatchRun(pipeline, partition, clock, outbox)
+        with acting_for(messages[-1]):
+            for message in messages:
+                batch.take(decode_customers(message.value).commands, message.message.offset)
+            batch.settle()
+        runs.append((messages[-1], batch))
+    for _, batch in runs:
+        await batch.deliver()
+    await outbox.flush()
+    for message, batch in runs:
+        with acting_for(message):
+            batch.write()
+    metrics.set_pending_waits(len(pipeline.index))
 
 
 class CustomerBatchRun:
-    """The work of one batch message: cached states, queued events, and what to send at the end."""
+    """The work of one partition's messages: cached states, queued events, and what to send at the end."""
 
-    def __init__(self, pipeline: Pipeline, partition: int, clock: float) -> None:
+    def __init__(self, pipeline: Pipeline, partition: int, clock: float, outbox: Outbox) -> None:
         self.pipeline = pipeline
         self.engine: Engine = pipeline.rules.engine
         self.partition = partition
         self.now = clock
-        self.outbox = Outbox(pipeline)
+        self.outbox = outbox
+        self.offset = 0  # of the message whose commands are being taken: dead letters name it
         self.states: dict[str, CustomerState | None] = {}
+        self.stored: dict[str, bytes | None] = {}  # `profiles` as read: an unchanged value is not rewritten
         self.queued: dict[str, list[Touchpoint]] = {}
-        self.queued_items: dict[str, list[Item]] = {}
-        self.failed: list[tuple[Item, str]] = []
+        self.queued_items: dict[str, list[tuple[Item, int]]] = {}
+        self.failed: list[tuple[Item, int, str]] = []
         self.pendings: dict[str, PendingMerge | None] = {}
         self.dirty: set[str] = set()
         self.dirty_pendings: set[str] = set()
         self.advance: set[str] = set()
         self.actions: list[tuple[str, str, bytes]] = []
         self.steps: list[tuple[str, Step]] = []
+        self.outcomes: Counter[tuple[str, EventOutcome]] = Counter()
 
-    def run(self, commands: list[Deliver | Handoff | MergeIn | Tick]) -> None:
+    def take(self, commands: list[Deliver | Handoff | MergeIn | Tick], offset: int) -> None:
+        """Apply one message's commands in order; events are queued until `settle`."""
+        self.offset = offset
         for command in commands:
             if isinstance(command, Deliver):
                 self._deliver(command)
@@ -75,6 +108,9 @@ class CustomerBatchRun:
                 self._merge_in(command)
             else:
                 self._tick()
+
+    def settle(self) -> None:
+        """Step every profile with queued events or due waits, once each."""
         for profile in list(self.queued):
             self._step(profile)
         for profile in sorted(self.advance):
@@ -83,11 +119,14 @@ class CustomerBatchRun:
             state = self._state(profile)
             if state is not None:
                 self.pipeline.index.set(self.partition, profile, self.engine.next_due(state))
+        for (channel, outcome), count in self.outcomes.items():
+            metrics.record_events(channel, outcome, count)
 
     # --- reading, cached for the batch -------------------------------------------------------------
     def _state(self, profile: str) -> CustomerState | None:
         if profile not in self.states:
             raw = self.pipeline.profiles.get(profile)
+            self.stored[profile] = raw
             self.states[profile] = decode_state(raw) if raw is not None else None
         return self.states[profile]
 
@@ -122,7 +161,7 @@ class CustomerBatchRun:
 
     def _queue(self, profile: str, item: Item) -> None:
         self.queued.setdefault(profile, []).append(parse_touchpoint(item.raw))
-        self.queued_items.setdefault(profile, []).append(item)
+        self.queued_items.setdefault(profile, []).append((item, self.offset))
 
     def _release_if_complete(self, profile: str, pending: PendingMerge) -> None:
         if not pending.expected and pending.buffered:
@@ -184,9 +223,10 @@ class CustomerBatchRun:
             # An engine bug must not wedge the partition on one message forever: the profile keeps
             # its state, its events go to the dead-letter topic, the batch goes on.
             log.exception("engine_error", profile=profile, event_ids=[e.event_id for e in events])
-            self.failed.extend((item, f"processing error: {type(exc).__name__}") for item in items)
+            reason = f"processing error: {type(exc).__name__}"
+            self.failed.extend((item, offset, reason) for item, offset in items)
             return
-        self._record(profile, step, events, [item.published for item in items])
+        self._record(profile, step, events, [item.published for item, _ in items])
 
     def _record(self, profile: str, step: Step, events: list[Touchpoint], published: list[float]) -> None:
         self.states[profile] = step.state
@@ -203,25 +243,28 @@ class CustomerBatchRun:
         for alias in step.forget_aliases:
             self.outbox.to_identity(alias, Forget(alias=alias, profile=profile))
         for position, event in enumerate(events):
-            metrics.record_event(event.channel, "applied" if position < step.applied else "duplicate")
+            self.outcomes[event.channel, "applied" if position < step.applied else "duplicate"] += 1
         stamped = [at for at in published if at > 0]
         if stamped and step.actions:
             metrics.observe_latency(self.now - min(stamped))
         if step.duplicates:
             log.info("duplicates_ignored", profile=profile, count=step.duplicates)
 
-    # --- writing ------------------------------------------------------------------------------------
-    async def finish(self, offset: int) -> None:
-        """Deliver everything the batch decided, then write its state (see `Outbox`)."""
+    # --- delivering, then writing ------------------------------------------------------------------
+    async def deliver(self) -> None:
+        """Hand the outbox every dead letter and action; the caller flushes it before `write`."""
         pipeline, outbox = self.pipeline, self.outbox
         topic = pipeline.customers_topic.get_topic_name()
-        for item, reason in self.failed:
+        for item, offset, reason in self.failed:
             record = dead_letter_record(item.raw, topic, self.partition, offset, reason)
             await outbox.send(pipeline.dlq, value=record)
             metrics.record_dead_letter(dead_letter_kind(reason))
         for suffix, key, value in self.actions:
             await outbox.send(await pipeline.action_topic(suffix), key=key.encode(), value=value)
-        await outbox.flush()
+
+    def write(self) -> None:
+        """Write the state the delivered output was decided from (call once the outbox is flushed)."""
+        pipeline = self.pipeline
         for profile, step in self.steps:
             pipeline.kpis.record(profile, step)
         for profile in self.dirty:
@@ -233,21 +276,23 @@ class CustomerBatchRun:
                     del pipeline.merges[profile]
             else:
                 pipeline.merges[profile] = encode(pending)
-        metrics.set_pending_waits(len(pipeline.index))
 
     def _write(self, profile: str) -> None:
         pipeline = self.pipeline
         state = self.states[profile]
         had_deadline = pipeline.index.due_of(profile) is not None
+        stored = self.stored[profile] if profile in self.stored else pipeline.profiles.get(profile)
         if state is None:
-            if pipeline.profiles.get(profile) is not None:
+            if stored is not None:
                 del pipeline.profiles[profile]
             if had_deadline or pipeline.deadlines.get(profile) is not None:
                 del pipeline.deadlines[profile]
             pipeline.index.set(self.partition, profile, None)
             pipeline.views.delete(profile)
             return
-        pipeline.profiles[profile] = encode_state(state)
+        raw = encode_state(state)
+        if raw != stored:
+            pipeline.profiles[profile] = raw
         due = self.engine.next_due(state)
         if due != pipeline.index.due_of(profile):
             if due is None:

@@ -4,12 +4,15 @@ The alias map is partitioned like `journey.identity`: an alias lives in the part
 hashes to, and only that partition answers for it. An event is routed by its first alias key;
 when its resolution needs an alias owned by another partition it hops there (`Route.known`
 carries the answers so far). Links to aliases of other partitions are sent to their owners.
+The agent takes the waiting messages (`take_events`) and handles each partition's messages in
+order as one batch, acting for that partition (`acting_for`) so alias reads and writes stay in its
+store and changelog; one delivery round trip serves every partition's batch.
 See docs/runtime.md for the merge protocol and the limits of this scheme.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import faust
 
@@ -17,35 +20,54 @@ from orchestrator.engine import resolve_identity
 from orchestrator.logging import get_logger
 from orchestrator.runtime.dead_letter import dead_letter_record
 from orchestrator.runtime.envelope import Deliver, Forget, Handoff, Link, Route, decode_identity
+from orchestrator.runtime.partition_scope import acting_for, by_partition
 from orchestrator.runtime.pipeline import Outbox, Pipeline
 from schemas import parse_touchpoint
 
 log = get_logger(__name__)
 UNKNOWN = ""
+# Messages handled together (see agents/customers.py): one delivery round trip for all of them.
+MESSAGES_MAX = 500
+MESSAGES_WITHIN_S = 0.005
 
 
 def register(pipeline: Pipeline) -> None:
     @pipeline.app.agent(pipeline.identity_topic, name="journey.identity")
     async def identity(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            batch = IdentityBatchRun(pipeline, event.message.partition, event.message.offset)
-            await batch.run(decode_identity(event.value).commands)
-            await batch.finish()
-            yield None
+        async for events in stream.take_events(MESSAGES_MAX, within=MESSAGES_WITHIN_S):
+            await handle_messages(pipeline, events)
+            yield None  # take_events acks the messages after this: their output is delivered, aliases written
+
+
+async def handle_messages(pipeline: Pipeline, events: Sequence[faust.EventT]) -> None:
+    """One run per partition over its messages in order; one delivery for all; then each run's writes."""
+    outbox = Outbox(pipeline)
+    runs: list[tuple[faust.EventT, IdentityBatchRun]] = []
+    for partition, messages in by_partition(events).items():
+        batch = IdentityBatchRun(pipeline, partition, messages[0].message.offset, outbox)
+        with acting_for(messages[-1]):
+            for message in messages:
+                batch.offset = message.message.offset
+                await batch.run(decode_identity(message.value).commands)
+        runs.append((messages[-1], batch))
+    await outbox.flush()
+    for message, batch in runs:
+        with acting_for(message):
+            batch.write()
 
 
 class IdentityBatchRun:
-    """One batch message: alias changes are staged, delivered output first, then written.
+    """One partition's messages: alias changes are staged, delivered output first, then written.
 
     Later events of the same batch read the staged changes, so an `identify` and the anonymous
     events right behind it resolve alike whether or not they share a batch.
     """
 
-    def __init__(self, pipeline: Pipeline, partition: int, offset: int) -> None:
+    def __init__(self, pipeline: Pipeline, partition: int, offset: int, outbox: Outbox | None = None) -> None:
         self.pipeline = pipeline
         self.partition = partition
-        self.offset = offset
-        self.outbox = Outbox(pipeline)
+        self.offset = offset  # of the message being run: dead letters name it
+        self.outbox = outbox if outbox is not None else Outbox(pipeline)
         self.staged: dict[str, str | None] = {}
 
     async def run(self, commands: list[Route | Link | Forget]) -> None:
@@ -68,8 +90,8 @@ class IdentityBatchRun:
             elif self._alias(command.alias) == command.profile:
                 self.staged[command.alias] = None
 
-    async def finish(self) -> None:
-        await self.outbox.flush()
+    def write(self) -> None:
+        """Write the staged alias changes (call once the outbox is flushed)."""
         aliases = self.pipeline.aliases
         for alias, profile in self.staged.items():
             if profile is not None:

@@ -41,6 +41,7 @@ log = get_logger(__name__)
 BIN = Path(sys.executable).parent
 SEED = 2026
 SESSION_TIMEOUT_S = 3.0
+PROFILE_FORMATS = {".txt": "raw", ".json": "speedscope"}
 
 
 @dataclass(frozen=True)
@@ -180,12 +181,27 @@ def worker_settings(
 
 @contextmanager
 def profiler(pid: int, out: Path | None) -> Iterator[None]:
-    """py-spy on the worker while the block runs (a flame graph SVG), when asked for."""
+    """py-spy on the worker while the block runs, when asked for.
+
+    The format follows the file's suffix: `.txt` collapsed stacks (greppable, `--format raw`),
+    `.json` speedscope, anything else a flame graph SVG.
+    """
     if out is None:
         yield
         return
+    spy_format = PROFILE_FORMATS.get(out.suffix, "flamegraph")
     spy = subprocess.Popen(
-        [str(BIN / "py-spy"), "record", "--nonblocking", "-o", str(out), "--pid", str(pid)],
+        [
+            str(BIN / "py-spy"),
+            "record",
+            "--nonblocking",
+            "--format",
+            spy_format,
+            "-o",
+            str(out),
+            "--pid",
+            str(pid),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -334,7 +350,9 @@ def main(argv: list[str] | None = None) -> None:
     group.add_argument("--smoke", action="store_const", dest="mode", const="smoke", help="tiny, for tests")
     parser.add_argument("--plot", type=Path, help="write the throughput/latency PNG here")
     parser.add_argument(
-        "--profile", type=Path, help="py-spy flame graph (SVG) of the worker's throughput phase"
+        "--profile",
+        type=Path,
+        help="py-spy profile of the worker's throughput phase: .svg flame graph, .txt raw, .json speedscope",
     )
     args = parser.parse_args(argv)
     run(args.mode or "full", args.plot, args.profile)

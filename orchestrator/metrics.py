@@ -118,6 +118,10 @@ class JourneyMetrics:
     def record_event(self, channel: str, outcome: EventOutcome) -> None:
         self.events.labels(channel=channel, outcome=outcome).inc()
 
+    def record_events(self, channel: str, outcome: EventOutcome, count: int) -> None:
+        """`count` events at once: agents tally a batch and pay the label lookup once."""
+        self.events.labels(channel=channel, outcome=outcome).inc(count)
+
     def record_action(self, action: Action) -> None:
         self.actions.labels(
             rule=action.rule_id, type=action.type, status=action.status, variant=action.variant or "none"
@@ -175,6 +179,7 @@ class JourneyMetrics:
 METRICS = JourneyMetrics()
 
 record_event = METRICS.record_event
+record_events = METRICS.record_events
 record_action = METRICS.record_action
 record_suppressed = METRICS.record_suppressed
 record_conversion = METRICS.record_conversion
