@@ -86,6 +86,7 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
         broker_rebalance_timeout=session_timeout,
         # dead letters carry the original (up to 1 MiB + base64): brokers may still refuse, see agents/ingest
         producer_max_request_size=4 * 1024 * 1024,
+        producer_linger=settings.kafka_producer_linger_ms / 1000,
         **({"producer_max_batch_size": 1} if settings.kafka_single_record_batches else {}),
         # Tansu reports a partition's end offset as (base offset of its last batch) + 1, so after a
         # multi-record changelog batch Faust's own persisted offset looks "ahead of the topic" and the
