@@ -12,15 +12,19 @@ derived `geofence.entered`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
+
+import msgspec
 
 from orchestrator.engine import hashing, policy
 from orchestrator.engine.identity import IDENTIFY, alias_keys
 from orchestrator.engine.merge import merge_states
 from orchestrator.engine.outcomes import Conversion, Deferral, Step, Suppression, iso_utc
-from orchestrator.engine.reducers import apply_builtin, cart_total
-from orchestrator.engine.scope import Scope
+from orchestrator.engine.reducers import apply_builtin, cart_view
+from orchestrator.engine.scope import Scope, build_scope, rule_roots
 from orchestrator.engine.state import (
     MAX_SEEN_EVENT_IDS,
     CustomerState,
@@ -29,10 +33,11 @@ from orchestrator.engine.state import (
     LastAction,
     PendingWait,
     TriggerRef,
-    recent_events,
 )
-from orchestrator.rules.model import Rule, RuleSet
+from orchestrator.rules.model import Rule, RuleSet, Variant
 from schemas import Action, Touchpoint
+from schemas.action import ActionStatus
+from schemas.touchpoint import EventContext
 
 ERASURE = "privacy.erasure_requested"
 GEOFENCE_ENTERED = "geofence.entered"
@@ -41,9 +46,24 @@ DEFAULT_GROUP = "default"
 CONTEXT_RECENT_EVENTS = 10
 
 
-def _by_precedence(rules: list[Rule]) -> tuple[Rule, ...]:
+@lru_cache(maxsize=1024)
+def _kind_parts(kind: str) -> tuple[str, str]:
+    """("type", "channel") of a recent-event kind: a few kinds recur in every action context."""
+    type_, channel = kind.split(" ", 1)
+    return type_, channel
+
+
+def _precedence(rule: Rule) -> tuple[int, int]:
     """Higher priority first, ties in file order (SPEC §3)."""
-    return tuple(sorted(rules, key=lambda r: (-r.priority, r.index)))
+    return (-rule.priority, rule.index)
+
+
+def _by_precedence(rules: list[Rule]) -> tuple[Rule, ...]:
+    return tuple(sorted(rules, key=_precedence))
+
+
+_UNKNOWN_RULE = (0, 0)  # the precedence of a wait or deferred action whose rule a reload removed
+_DUE_ORDER = itemgetter(0, 1)  # due time, then precedence; never the item itself
 
 
 class Engine:
@@ -52,6 +72,8 @@ class Engine:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self._rules = {rule.id: rule for rule in rules.rules}
+        self._precedence = {rule.id: _precedence(rule) for rule in rules.rules}
+        self._weights = {rule.id: tuple(v.weight for v in rule.variants) for rule in rules.rules}
         triggers: dict[str, list[Rule]] = {}
         goals: dict[str, list[Rule]] = {}
         cancels: dict[str, set[str]] = {}
@@ -62,10 +84,21 @@ class Engine:
             for event_type in rule.wait.cancel_on if rule.wait else ():
                 cancels.setdefault(event_type, set()).add(rule.id)
         self._triggers = {event: _by_precedence(rs) for event, rs in triggers.items()}
+        # the roots a scope needs: those of every rule an event type triggers, or of one rule's wait
+        self._rule_roots = {rule.id: rule_roots(rule) for rule in rules.rules}
+        self._trigger_roots = {
+            event: frozenset().union(*(self._rule_roots[r.id] for r in rs)) for event, rs in triggers.items()
+        }
         self._goals = {event: tuple(rs) for event, rs in goals.items()}
         self._cancels = cancels
-        self._counter_names = tuple(c.name for c in rules.counters)
         self._handoff_rules = frozenset(r.id for r in rules.rules if r.action.type.endswith(".handoff"))
+        # what the hot path reads for every event or decision, unwrapped once here
+        self._channels = {rule.id: rule.action.channel for rule in rules.rules}
+        self._counters = rules.counters
+        self._counter_names = tuple(c.name for c in rules.counters)
+        self._geofences = rules.geofences
+        self._default_tz = rules.defaults.timezone
+        self._ttl = rules.defaults.profile_ttl_s
 
     def apply(
         self, profile_id: str, state: CustomerState | None, events: Sequence[Touchpoint], now: float
@@ -97,11 +130,17 @@ class Engine:
         """The earliest moment this profile needs the clock: what timer indexes hold."""
         if state is None:
             return None
-        moments = [w.due for w in state.waits] + [d.due for d in state.deferred]
+        earliest: float | None = None  # the first of the smallest, as min() would pick, without lists
+        for wait in state.waits:
+            if earliest is None or wait.due < earliest:
+                earliest = wait.due
+        for deferred in state.deferred:
+            if earliest is None or deferred.due < earliest:
+                earliest = deferred.due
         expiry = self._expiry(state)
-        if expiry is not None:
-            moments.append(expiry)
-        return min(moments) if moments else None
+        if expiry is not None and (earliest is None or expiry < earliest):
+            earliest = expiry
+        return earliest
 
     def context_view(self, profile_id: str, state: CustomerState) -> dict[str, Any] | None:
         """What a call-centre or store app reads about the customer (kept in Redis).
@@ -119,26 +158,24 @@ class Engine:
 
     def snapshot(self, profile_id: str, state: CustomerState) -> dict[str, Any]:
         """The customer context an action carries when its rule asks for it (e.g. a handoff)."""
-        recent = recent_events(state)[-CONTEXT_RECENT_EVENTS:]
+        kinds = state.recent_kinds
+        recent: list[dict[str, Any]] = []
+        for kind, at in state.recent[-CONTEXT_RECENT_EVENTS:]:
+            type_, channel = _kind_parts(kinds[kind])
+            recent.append({"type": type_, "channel": channel, "occurred_at": iso_utc(at)})
         return {
             "customer_id": profile_id,
             "traits": dict(state.traits),
-            "cart": {
-                "items": [{"sku": i.sku, "qty": i.qty, "price": i.price} for i in state.cart],
-                "total": cart_total(state),
-            },
+            "cart": cart_view(state),
             "orders": {"count": state.orders_count, "total_spent": state.orders_total},
-            "last_channel": recent[-1][1] if recent else None,
+            "last_channel": recent[-1]["channel"] if recent else None,
             "channels_seen": list(state.channels),
-            "recent_events": [
-                {"type": type_, "channel": channel, "occurred_at": iso_utc(at)}
-                for type_, channel, at in recent
-            ],
+            "recent_events": recent,
             "counters": dict(state.counters),
         }
 
     def _expiry(self, state: CustomerState) -> float | None:
-        ttl = self.rules.defaults.profile_ttl_s
+        ttl = self._ttl
         if ttl is None or state.newest_at is None:
             return None
         return state.newest_at + ttl
@@ -147,27 +184,27 @@ class Engine:
 class _Turn:
     """One engine call's working set: the profile, its state, the clock and what was decided."""
 
-    __slots__ = ("engine", "now", "overdue", "profile_id", "rules", "state", "step")
+    __slots__ = ("engine", "now", "overdue", "profile_id", "state", "step")
 
     def __init__(self, engine: Engine, profile_id: str, state: CustomerState | None, now: float) -> None:
         self.engine = engine
-        self.rules = engine.rules
         self.profile_id = profile_id
-        self.state = state if state is not None else CustomerState()
-        self.now = max(now, self.state.clock) if self.state.clock is not None else now
-        self.step = Step(state=None)
+        if state is None:
+            state = CustomerState()
+        self.state = state
+        clock = state.clock
+        self.now = clock if clock is not None and clock > now else now  # the clock never goes back
+        self.step = Step(None)
         self.overdue = False
 
     def finish(self) -> Step:
         state = self.state
-        state.clock = self.now
-        empty = state == CustomerState(clock=self.now)
-        self.step.state = None if empty else state
-        return self.step
-
-    def _scope(self, event: Any, at: float) -> Scope:
-        tz = policy.customer_timezone(self.state, self.rules.defaults.timezone)
-        return Scope(self.profile_id, self.state, event, at, self.engine._counter_names, tz.key)
+        now = state.clock = self.now
+        # A profile that has seen an event is never empty: skip building an empty state to compare.
+        empty = state.newest_at is None and state == CustomerState(clock=now)
+        step = self.step
+        step.state = None if empty else state
+        return step
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -185,14 +222,17 @@ class _Turn:
                 self._delete_profile()
             return
         floor = state.clock if state.clock is not None else now
+        precedence = self.engine._precedence
         while True:
-            due_items: list[tuple[float, int, int, Any]] = []
+            due_items: list[tuple[float, tuple[int, int], Any]] = []
             for wait in state.waits:
                 if wait.due <= now:
-                    due_items.append(self._due_key(wait.due, wait.rule_id, wait))
+                    due_items.append((wait.due, precedence.get(wait.rule_id, _UNKNOWN_RULE), wait))
             for deferred in state.deferred:
                 if deferred.due <= now:
-                    due_items.append(self._due_key(deferred.due, deferred.rule_id, deferred))
+                    due_items.append(
+                        (deferred.due, precedence.get(deferred.rule_id, _UNKNOWN_RULE), deferred)
+                    )
             expiry = self.engine._expiry(state)
             if (
                 expiry is not None
@@ -203,28 +243,33 @@ class _Turn:
                 return
             if not due_items:
                 return
-            due_items.sort(key=lambda item: item[:3])
+            due_items.sort(key=_DUE_ORDER)
             first = due_items[0][0]
-            for due, _, _, item in due_items:
+            for due, _, item in due_items:
                 if due != first:
                     break
-                at = max(due, floor)
+                at = floor if floor > due else due
                 if isinstance(item, PendingWait):
                     state.waits.remove(item)
                     self._wait_ended(item, at)
                 else:
                     state.deferred.remove(item)
-                    self._emit_marketing(item.action, at, item.rule_id)
-
-    def _due_key(self, due: float, rule_id: str, item: Any) -> tuple[float, int, int, Any]:
-        rule = self.engine._rules.get(rule_id)
-        return (due, -(rule.priority if rule else 0), rule.index if rule else 0, item)
+                    self._emit_deferred(item, at)
 
     def _wait_ended(self, wait: PendingWait, at: float) -> None:
         rule = self.engine._rules.get(wait.rule_id)
         if rule is None or rule.wait is None:  # the rule was removed by a reload: its waits lapse
             return
-        scope = self._scope(wait.trigger, at)
+        engine = self.engine
+        scope = build_scope(
+            engine._rule_roots[rule.id],
+            self.profile_id,
+            self.state,
+            wait.trigger,
+            at,
+            engine._counter_names,
+            engine._default_tz,
+        )
         if rule.wait.recheck is not None and not rule.wait.recheck.test(scope):
             self._suppress(rule, "recheck", at, wait.trigger.event_id)
             return
@@ -234,35 +279,30 @@ class _Turn:
 
     def apply_event(self, event: Touchpoint) -> None:
         state = self.state
-        fingerprint = hashing.event_fingerprint(event.event_id)
-        if fingerprint in state.seen:
+        event_id = event.event_id
+        fingerprint = hashing.event_fingerprint(event_id)
+        seen = state.seen
+        if fingerprint in seen:
             self.step.duplicates += 1
             return
-        state.seen.append(fingerprint)
-        if len(state.seen) > MAX_SEEN_EVENT_IDS:
-            del state.seen[: len(state.seen) - MAX_SEEN_EVENT_IDS]
+        seen.append(fingerprint)
+        if len(seen) > MAX_SEEN_EVENT_IDS:
+            del seen[: len(seen) - MAX_SEEN_EVENT_IDS]
         self.step.applied += 1
-        if event.type == ERASURE:
+        type_ = event.type
+        if type_ == ERASURE:
             self._delete_profile()
             return
-        if event.type == IDENTIFY and event.customer_id == self.profile_id:
+        if type_ == IDENTIFY and event.customer_id == self.profile_id:
             known = set(state.aliases)
             state.aliases.extend(key for key in alias_keys(event) if key not in known)
-        context = event.context.model_dump(exclude_none=True) if event.context else None
-        entered = self._handle(
-            event.type, event.channel, event.ts, event.props, context, event.event_id, event
-        )
+        channel, at = event.channel, event.ts
+        entered = self._handle(type_, channel, at, event.props, event.context, event_id, event)
         for fence_id in entered:
             derived = TriggerRef(
-                f"{event.event_id}:geofence:{fence_id}",
-                GEOFENCE_ENTERED,
-                event.channel,
-                event.ts,
-                {"geofence": fence_id},
+                f"{event_id}:geofence:{fence_id}", GEOFENCE_ENTERED, channel, at, {"geofence": fence_id}
             )
-            self._handle(
-                GEOFENCE_ENTERED, event.channel, event.ts, derived.properties, None, derived.event_id, derived
-            )
+            self._handle(GEOFENCE_ENTERED, channel, at, derived.properties, None, derived.event_id, derived)
 
     def _handle(
         self,
@@ -270,43 +310,68 @@ class _Turn:
         channel: str,
         at: float,
         props: dict[str, Any],
-        context: dict[str, Any] | None,
+        context: EventContext | None,
         event_id: str,
         event: Touchpoint | TriggerRef,
     ) -> list[str]:
         engine, state = self.engine, self.state
         entered = apply_builtin(
-            state, type_, channel, at, props, context, self.rules.counters, self.rules.geofences
+            state, type_, channel, at, props, context, engine._counters, engine._geofences
         )
-        for rule in engine._goals.get(type_, ()):
-            self._match_goal(rule, channel, at)
+        goals = engine._goals.get(type_)
+        if goals is not None and state.last_actions:  # only a recorded action can convert
+            for rule in goals:
+                self._match_goal(rule, channel, at)
         cancelled = engine._cancels.get(type_)
         if cancelled and state.waits:
             state.waits = [w for w in state.waits if w.rule_id not in cancelled]
+        triggered = engine._triggers.get(type_)
+        if triggered is None:
+            return entered
+        now = self.now
         scope: Scope | None = None  # one per event: every trigger sees the same state after the event
-        for rule in engine._triggers.get(type_, ()):
+        for rule in triggered:
             channels = rule.trigger.channels
             if channels is not None and channel not in channels:
                 continue
             if scope is None:
-                scope = self._scope(event, self.now)
-            if rule.condition is not None and not rule.condition.test(scope):
+                scope = build_scope(
+                    engine._trigger_roots[type_],
+                    self.profile_id,
+                    state,
+                    event,
+                    now,
+                    engine._counter_names,
+                    engine._default_tz,
+                )
+            condition = rule.condition
+            if condition is not None and not condition.test(scope):
                 continue
-            if rule.wait is None:
-                self._decide(rule, event_id, self.now, scope)
+            wait = rule.wait
+            if wait is None:
+                self._decide(rule, event_id, now, scope)
                 continue
-            pending = next((w for w in state.waits if w.rule_id == rule.id), None)
-            if pending is not None:
-                if rule.reentry == "ignore":
-                    continue
-                state.waits.remove(pending)
+            if not self._reenter(rule):
+                continue
             trigger = (
                 event if isinstance(event, TriggerRef) else TriggerRef(event_id, type_, channel, at, props)
             )
-            due = at + rule.wait.for_s
+            due = at + wait.for_s
             state.waits.append(PendingWait(rule.id, due, trigger))
-            self.overdue = self.overdue or due <= self.now
+            self.overdue = self.overdue or due <= now
         return entered
+
+    def _reenter(self, rule: Rule) -> bool:
+        """Whether `rule` may start a wait: `restart` drops its pending one, `ignore` keeps it instead."""
+        waits = self.state.waits
+        rule_id = rule.id
+        for index, pending in enumerate(waits):
+            if pending.rule_id == rule_id:
+                if rule.reentry == "ignore":
+                    return False
+                del waits[index]
+                return True
+        return True
 
     def _match_goal(self, rule: Rule, channel: str, at: float) -> None:
         goal = rule.goal
@@ -322,83 +387,118 @@ class _Turn:
     # -- decisions ---------------------------------------------------------------------------
 
     def _decide(self, rule: Rule, trigger_event_id: str, at: float, scope: Scope) -> None:
+        """Cooldown, holdout, category, quiet hours, then consent and caps (SPEC §3).
+
+        The action is built only once it is known to be recorded or deferred: most suppressions
+        (cooldown, quiet hours dropped, caps) happen before anything needs rendering.
+        """
         state = self.state
-        if rule.cooldown_s is not None:
-            last = state.rule_last_at.get(rule.id)
-            deferred = any(d.rule_id == rule.id for d in state.deferred)
-            if deferred or (last is not None and at < last + rule.cooldown_s):
+        rule_id = rule.id
+        cooldown_s = rule.cooldown_s
+        if cooldown_s is not None:
+            last = state.rule_last_at.get(rule_id)
+            deferred = state.deferred
+            if (last is not None and at < last + cooldown_s) or (
+                deferred and any(d.rule_id == rule_id for d in deferred)  # a deferred action counts as sent
+            ):
                 self._suppress(rule, "cooldown", at, trigger_event_id)
                 return
-        action_id = hashing.action_id(rule.id, self.profile_id, trigger_event_id)
-        held_out = hashing.in_holdout(rule.id, self.profile_id, rule.holdout)
-        variant = None
-        params = rule.action.params.render(scope)
+        held_out = hashing.in_holdout(rule_id, self.profile_id, rule.holdout)
+        variant: Variant | None = None
         if rule.variants and not held_out:
-            chosen = rule.variants[
-                hashing.choose_variant(rule.id, self.profile_id, [v.weight for v in rule.variants])
-            ]
-            variant = chosen.id
-            if chosen.params is not None:
-                params = {**params, **chosen.params.render(scope)}
-        action = {
-            "action_id": action_id,
-            "rule_id": rule.id,
-            "rule_version": rule.version,
-            "customer_id": self.profile_id,
-            "type": rule.action.type,
-            "channel": rule.action.channel,
-            "category": rule.action.category,
-            "params": params,
-            "context": self.engine.snapshot(self.profile_id, state) if rule.action.context else None,
-            "trigger_event_id": trigger_event_id,
-            "decided_at": iso_utc(at),
-            "status": "held_out" if held_out else "emitted",
-            "variant": variant,
-        }
+            weights = self.engine._weights[rule_id]
+            variant = rule.variants[hashing.choose_variant(rule_id, self.profile_id, weights)]
         if held_out:
-            self._record(rule.id, action, at, HOLDOUT_GROUP)
+            action = self._action(rule, trigger_event_id, at, scope, None, "held_out")
+            self._record(rule_id, action, at, HOLDOUT_GROUP)
             return
-        if rule.action.category != "marketing":
-            self._record(rule.id, action, at, variant or DEFAULT_GROUP)
+        group = (variant.id if variant is not None else None) or DEFAULT_GROUP
+        spec = rule.action
+        if spec.category != "marketing":
+            self._record(
+                rule_id, self._action(rule, trigger_event_id, at, scope, variant, "emitted"), at, group
+            )
             return
         if rule.quiet_hours != "ignore":
-            tz = policy.customer_timezone(state, self.rules.defaults.timezone)
-            until = policy.quiet_until(at, tz, self.rules.defaults.quiet_hours)
+            defaults = self.engine.rules.defaults
+            until = policy.quiet_until(
+                at, policy.customer_timezone(state, defaults.timezone), defaults.quiet_hours
+            )
             if until is not None:
                 if rule.quiet_hours == "drop":
                     self._suppress(rule, "quiet_hours", at, trigger_event_id)
                 else:
-                    state.deferred.append(Deferred(rule.id, until, action))
+                    action = self._action(rule, trigger_event_id, at, scope, variant, "emitted")
+                    state.deferred.append(Deferred(rule_id, until, msgspec.structs.asdict(action)))
                     self.step.deferred.append(
-                        Deferral(rule.id, self.profile_id, action_id, at, until, trigger_event_id)
+                        Deferral(rule_id, self.profile_id, action.action_id, at, until, trigger_event_id)
                     )
                 return
-        self._emit_marketing(action, at, rule.id)
+        if self._may_emit(rule, self.engine._channels[rule_id], at, trigger_event_id):
+            self._record(
+                rule_id, self._action(rule, trigger_event_id, at, scope, variant, "emitted"), at, group
+            )
 
-    def _emit_marketing(self, action: dict[str, Any], at: float, rule_id: str) -> None:
-        """Consent and caps are judged at the moment of emission, deferred or not."""
-        rule = self.engine._rules.get(rule_id)
+    def _action(
+        self,
+        rule: Rule,
+        trigger_event_id: str,
+        at: float,
+        scope: Scope,
+        variant: Variant | None,
+        status: ActionStatus,
+    ) -> Action:
+        spec = rule.action
+        params = spec.params.render(scope)
+        if variant is not None and variant.params is not None:
+            params = {**params, **variant.params.render(scope)}
+        return Action(
+            action_id=hashing.action_id(rule.id, self.profile_id, trigger_event_id),
+            rule_id=rule.id,
+            rule_version=rule.version,
+            customer_id=self.profile_id,
+            type=spec.type,
+            channel=self.engine._channels[rule.id],
+            category=spec.category,
+            params=params,
+            context=self.engine.snapshot(self.profile_id, self.state) if spec.context else None,
+            trigger_event_id=trigger_event_id,
+            decided_at=iso_utc(at),
+            status=status,
+            variant=variant.id if variant is not None else None,
+        )
+
+    def _emit_deferred(self, item: Deferred, at: float) -> None:
+        """A deferred action comes due: it is emitted as decided, stamped with the emission time."""
+        rule = self.engine._rules.get(item.rule_id)
         if rule is None:
             return
-        state = self.state
-        channel = action["channel"]
-        if policy.consent_refused(state, channel):
-            self._suppress(rule, "consent", at, action["trigger_event_id"])
+        action = item.action
+        if not self._may_emit(rule, action["channel"], at, action["trigger_event_id"]):
             return
-        policy.prune_emissions(state, at)
-        if policy.cap_reached(state, self.rules.contact_policy, channel, at):
-            self._suppress(rule, "cap", at, action["trigger_event_id"])
-            return
-        state.emissions.append(Emission(at, channel))
         decided_at = iso_utc(at)
         if action["decided_at"] != decided_at:
             action = {**action, "decided_at": decided_at}
-        self._record(rule_id, action, at, action["variant"] or DEFAULT_GROUP)
+        self._record(item.rule_id, Action(**action), at, action["variant"] or DEFAULT_GROUP)
 
-    def _record(self, rule_id: str, action: dict[str, Any], at: float, group: str) -> None:
-        self.state.rule_last_at[rule_id] = at
-        self.state.last_actions[rule_id] = LastAction(action["action_id"], at, group)
-        self.step.actions.append(Action(**action))
+    def _may_emit(self, rule: Rule, channel: str, at: float, trigger_event_id: str) -> bool:
+        """Consent and caps are judged at the moment of emission, deferred or not; counts the emission."""
+        state = self.state
+        if policy.consent_refused(state, channel):
+            self._suppress(rule, "consent", at, trigger_event_id)
+            return False
+        policy.prune_emissions(state, at)
+        if policy.cap_reached(state, self.engine.rules.contact_policy, channel, at):
+            self._suppress(rule, "cap", at, trigger_event_id)
+            return False
+        state.emissions.append(Emission(at, channel))
+        return True
+
+    def _record(self, rule_id: str, action: Action, at: float, group: str) -> None:
+        state = self.state
+        state.rule_last_at[rule_id] = at
+        state.last_actions[rule_id] = LastAction(action.action_id, at, group)
+        self.step.actions.append(action)
 
     def _suppress(self, rule: Rule, reason: str, at: float, trigger_event_id: str) -> None:
         self.step.suppressed.append(Suppression(rule.id, self.profile_id, reason, at, trigger_event_id))

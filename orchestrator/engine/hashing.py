@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
 _TWO_64 = float(2**64)
 
 
-def _u64(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+@lru_cache(maxsize=4096)
+def _salted(salt: str, rule_id: str) -> Any:
+    """The hash state after the salt and the rule id: each draw copies it and adds the customer id."""
+    return hashlib.blake2b(f"{salt}\x1f{rule_id}\x1f".encode(), digest_size=8)
 
 
 def unit_draw(salt: str, rule_id: str, customer_id: str) -> float:
-    """A uniform number in [0, 1) fixed for (salt, rule, customer)."""
-    return _u64(f"{salt}\x1f{rule_id}\x1f{customer_id}") / _TWO_64
+    """A uniform number in [0, 1) fixed for (salt, rule, customer): their blake2b, joined by U+001F."""
+    draw = _salted(salt, rule_id).copy()
+    draw.update(customer_id.encode())
+    return int.from_bytes(draw.digest(), "big") / _TWO_64
 
 
 def action_id(rule_id: str, customer_id: str, trigger_event_id: str) -> str:

@@ -1,14 +1,23 @@
-"""What one engine call returns: the new state and everything decided along the way."""
+"""What one engine call returns: the new state and everything decided along the way.
+
+msgspec Structs rather than dataclasses: one `Step` per engine call and one record per suppression
+are built on the hot path, and a frozen dataclass costs seven times as much to construct.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
 from orchestrator.engine.state import CustomerState
 from schemas import Action
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MAX_TS = 253402300800  # 10000-01-01T00:00:00Z: where `datetime` stops
+_MINUTES_SECONDS = tuple(f"{minute:02d}:{second:02d}Z" for minute in range(60) for second in range(60))
 
 
 @lru_cache(maxsize=4096)
@@ -16,15 +25,26 @@ def iso_utc(ts: float) -> str:
     """RFC 3339 in UTC with a `Z`; whole seconds print without a fraction.
 
     Cached: one event's time is formatted for each of its decisions, and replays revisit the same
-    instants (waits ending together, quiet hours ending at the same minute).
+    instants (waits ending together, quiet hours ending at the same minute). Whole seconds, nearly
+    every instant the engine sees, are assembled from the cached hour and a precomputed
+    `MM:SSZ`: a fifth of the cost of a `datetime` round trip.
     """
+    if (ts.__class__ is int or (ts.__class__ is float and ts.is_integer())) and 0 <= ts < _MAX_TS:
+        hours, rest = divmod(int(ts), 3600)
+        return _iso_hour(hours) + _MINUTES_SECONDS[rest]
     moment = datetime.fromtimestamp(ts, UTC)
     spec = "seconds" if moment.microsecond == 0 else "milliseconds"
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class Suppression:
+@lru_cache(maxsize=1024)
+def _iso_hour(hours: int) -> str:
+    """`YYYY-MM-DDTHH:` of the UTC hour `hours` after 1970-01-01T00:00."""
+    days, hour = divmod(hours, 24)
+    return f"{date.fromordinal(_EPOCH_ORDINAL + days).isoformat()}T{hour:02d}:"
+
+
+class Suppression(msgspec.Struct, frozen=True):
     """A decision that was not sent: cooldown, cap, consent, quiet_hours or recheck."""
 
     rule_id: str
@@ -44,8 +64,7 @@ class Suppression:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Deferral:
+class Deferral(msgspec.Struct, frozen=True):
     """A marketing action held by quiet hours until `until`."""
 
     rule_id: str
@@ -68,8 +87,7 @@ class Deferral:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Conversion:
+class Conversion(msgspec.Struct, frozen=True):
     """A goal event converting the customer's latest action of a rule (SPEC §5, last touch)."""
 
     rule_id: str
@@ -79,14 +97,15 @@ class Conversion:
     at: float
 
 
-@dataclass(slots=True)
-class Step:
+class Step(msgspec.Struct):
+    """Empty list defaults are fresh lists per instance (msgspec copies them), as with a factory."""
+
     state: CustomerState | None
-    actions: list[Action] = field(default_factory=list)
-    suppressed: list[Suppression] = field(default_factory=list)
-    deferred: list[Deferral] = field(default_factory=list)
-    conversions: list[Conversion] = field(default_factory=list)
+    actions: list[Action] = []
+    suppressed: list[Suppression] = []
+    deferred: list[Deferral] = []
+    conversions: list[Conversion] = []
     applied: int = 0
     duplicates: int = 0
-    forget_aliases: list[str] = field(default_factory=list)
+    forget_aliases: list[str] = []
     erased: bool = False

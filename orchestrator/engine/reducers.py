@@ -12,25 +12,43 @@ from typing import Any
 
 from orchestrator.engine.state import MAX_RECENT_VIEWED, CartItem, CustomerState, push_recent
 from orchestrator.rules.model import Counter, Geofence
+from schemas.touchpoint import EventContext
 
 EARTH_RADIUS_M = 6_371_008.8
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
 def fences_containing(location: tuple[float, float] | None, fences: tuple[Geofence, ...]) -> list[str]:
+    """The fences within their radius of `location`, by the haversine distance.
+
+    The location's latitude terms are computed once and the fences' at load time (`Geofence`),
+    with the very same operations as the one-pair formula, so the distances are bit-identical.
+    """
     if location is None:
         return []
-    return [f.id for f in fences if distance_m(location[0], location[1], f.lat, f.lon) <= f.radius_m]
+    lat, lon = location
+    p1 = math.radians(lat)
+    cos_p1 = math.cos(p1)
+    inside: list[str] = []
+    for fence in fences:
+        dp, dl = fence.lat_rad - p1, math.radians(fence.lon - lon)
+        h = math.sin(dp / 2) ** 2 + cos_p1 * fence.cos_lat * math.sin(dl / 2) ** 2
+        if 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h))) <= fence.radius_m:
+            inside.append(fence.id)
+    return inside
 
 
-def cart_total(state: CustomerState) -> float:
-    return sum(item.qty * item.price for item in state.cart)
+def cart_view(state: CustomerState) -> dict[str, Any]:
+    """`cart` as expressions and action contexts see it: the items and their total (0 when empty).
+
+    One pass builds both: the cart is read for most events, so this is on the hot path.
+    """
+    items: list[dict[str, Any]] = []
+    amounts: list[float] = []
+    for item in state.cart:
+        qty, price = item.qty, item.price
+        items.append({"sku": item.sku, "qty": qty, "price": price})
+        amounts.append(qty * price)
+    return {"items": items, "total": sum(amounts)}
 
 
 def _number(value: Any, default: float = 0.0) -> float:
@@ -54,7 +72,7 @@ def apply_builtin(
     channel: str,
     at: float,
     props: dict[str, Any],
-    context: dict[str, Any] | None,
+    context: EventContext | None,
     counters: tuple[Counter, ...],
     geofences: tuple[Geofence, ...],
 ) -> list[str]:
@@ -67,7 +85,10 @@ def apply_builtin(
     elif type_ == "consent.updated":
         state.consent[str(props["channel"])] = bool(props["granted"])
     elif type_ == "product.viewed":
-        state.viewed = [*state.viewed, str(props["sku"])][-MAX_RECENT_VIEWED:]
+        viewed = state.viewed  # in place: the engine owns the state it is given
+        viewed.append(str(props["sku"]))
+        if len(viewed) > MAX_RECENT_VIEWED:
+            del viewed[:-MAX_RECENT_VIEWED]
     elif type_ == "cart.item_added":
         _add_to_cart(state, props)
     elif type_ == "cart.item_removed":
@@ -79,21 +100,25 @@ def apply_builtin(
         state.orders_count += 1
         state.orders_total += _number(props.get("total"))
         state.orders_last_at = max(state.orders_last_at or at, at)
-    elif type_ == "location.updated" and context and isinstance(context.get("geo"), dict):
-        geo = context["geo"]
+    elif type_ == "location.updated" and context is not None and context.geo is not None:
+        geo = context.geo
         before = set(fences_containing(state.location, geofences))
-        state.location = (float(geo["lat"]), float(geo["lon"]))
+        state.location = (float(geo.lat), float(geo.lon))
         entered = [fid for fid in fences_containing(state.location, geofences) if fid not in before]
-    if context and isinstance(context.get("timezone"), str):
-        state.context_timezone = context["timezone"]
+    if context is not None and isinstance(context.timezone, str):
+        state.context_timezone = context.timezone
     for counter in counters:
         if type_ in counter.reset_on:
             state.counters.pop(counter.name, None)
         elif type_ in counter.on:
             state.counters[counter.name] = state.counters.get(counter.name, 0) + 1
-    state.last_seen[channel] = max(state.last_seen.get(channel, at), at)
+    # `b if b > a else a` is max(a, b) without the builtin's argument parsing: twice per event
+    last_seen = state.last_seen
+    seen_at = last_seen.get(channel, at)
+    last_seen[channel] = at if at > seen_at else seen_at
     if channel not in state.channels:
         state.channels.append(channel)
     push_recent(state, type_, channel, at)
-    state.newest_at = max(state.newest_at or at, at)
+    newest = state.newest_at or at
+    state.newest_at = at if at > newest else newest
     return entered

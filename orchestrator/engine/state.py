@@ -107,9 +107,9 @@ def recent_events(state: CustomerState) -> list[tuple[str, str, int]]:
 def push_recent(state: CustomerState, type_: str, channel: str, at: float) -> None:
     kind = f"{type_} {channel}"
     kinds = state.recent_kinds
-    try:
+    if kind in kinds:  # tested first: a miss through `index` raises, and that costs 20 times more
         index = kinds.index(kind)
-    except ValueError:
+    else:
         index = len(kinds)
         kinds.append(kind)
     recent = state.recent

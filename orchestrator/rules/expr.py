@@ -114,32 +114,33 @@ class ExprError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Expression:
-    """A compiled expression; equal (and hashed) by source, so reloading a rule set compares cleanly."""
+    """A compiled expression; equal (and hashed) by source, so reloading a rule set compares cleanly.
+
+    `test(scope)` is the truth of `evaluate(scope)`, a closure of its own rather than a method over
+    `evaluate`: conditions are tested for every event of every customer, and a call layer (and a
+    `bool()`) fewer is measurable there.
+    """
 
     source: str
     roots: frozenset[str] = field(compare=False)
     evaluate: Evaluator = field(compare=False, repr=False)
-
-    def test(self, scope: Scope) -> bool:
-        return bool(self.evaluate(scope))
+    test: Callable[[Scope], bool] = field(compare=False, repr=False)
 
 
 class Template:
     """A params tree (dict/list/scalars) whose strings may hold `${expr}`.
 
-    `render` shares the template's constant parts with its result (that is what makes them free), so
-    callers must treat a rendered tree as read-only. Values read from the scope are copied.
+    `render(scope)` shares the template's constant parts with its result (that is what makes them
+    free), so callers must treat a rendered tree as read-only. Values read from the scope are copied.
+    It is the compiled closure itself, not a method over it: one call fewer for every decision.
     """
 
-    __slots__ = ("_render", "raw", "roots")
+    __slots__ = ("raw", "render", "roots")
 
     def __init__(self, raw: Any, roots: frozenset[str], render: Evaluator) -> None:
         self.raw = raw
         self.roots = roots
-        self._render = render
-
-    def render(self, scope: Scope) -> Any:
-        return self._render(scope)
+        self.render = render
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Template) and other.raw == self.raw
@@ -357,12 +358,16 @@ _CLOCK_UNITS_S: dict[str, float] = {"hours_since": 3600.0, "days_since": 86400.0
 
 @dataclass(slots=True)
 class _Node:
-    """One compiled sub-expression; `path` is set for dotted names so parents can specialise."""
+    """One compiled sub-expression, with what parents specialise on.
+
+    `path` is set for dotted names, `length_of` (the name's path) for `len(name)`.
+    """
 
     fn: Evaluator
     const: bool = False
     value: Any = None
     path: tuple[str, ...] | None = None
+    length_of: tuple[str, ...] | None = None
 
 
 def _constant(value: Any) -> _Node:
@@ -406,11 +411,17 @@ def _path_getter(path: tuple[str, ...]) -> Evaluator:
 
 
 def _versus_constant(
-    get: Evaluator, op: type[ast.cmpop], c: Any, path: tuple[str, ...] | None = None
+    get: Evaluator,
+    op: type[ast.cmpop],
+    c: Any,
+    path: tuple[str, ...] | None = None,
+    length_of: tuple[str, ...] | None = None,
 ) -> Evaluator | None:
     """Closures for `x OP constant`, the shape of nearly every rule condition; None when not special."""
     cc = c.__class__
     number = cc is int or cc is float
+    if number and length_of is not None and op in _COMPARE_NUMBERS:
+        return _length_number_order(length_of, _COMPARE_NUMBERS[op], c)
     if op is ast.Eq or op is ast.NotEq:
         if c is None or cc is bool:
             test: Evaluator = lambda scope: get(scope) is c  # noqa: E731
@@ -486,6 +497,25 @@ def _path_number_order(path: tuple[str, ...], op: Callable[[Any, Any], bool], c:
     return compare3
 
 
+def _length_number_order(path: tuple[str, ...], op: Callable[[Any, Any], bool], c: float) -> Evaluator:
+    """`len(root.a) > 0`: the path walk, `len` and the comparison in one closure instead of three."""
+    root = path[0]
+    keys = path[1:]
+
+    def compare(scope: Scope) -> bool:
+        v = scope.get(root)
+        for key in keys:
+            if not isinstance(v, dict):
+                return op(0, c)  # a missing path is null, and len(null) is 0
+            v = v.get(key)
+        if v is None:
+            return op(0, c)
+        cv = v.__class__
+        return (cv is list or cv is str or cv is dict or cv is tuple) and op(len(v), c)
+
+    return compare
+
+
 def _number_order(get: Evaluator, op: Callable[[Any, Any], bool], c: float) -> Evaluator:
     def compare(scope: Scope) -> bool:
         v = get(scope)
@@ -505,6 +535,18 @@ def _guarded(fn: Evaluator) -> Evaluator:
             return None
 
     return evaluate
+
+
+def _guarded_test(fn: Evaluator) -> Callable[[Scope], bool]:
+    """`bool(_guarded(fn)(scope))` in one frame: whatever raises is null, and null is false."""
+
+    def test(scope: Scope) -> bool:
+        try:
+            return not not fn(scope)  # noqa: SIM208 - `not not` is cheaper than a call to bool()
+        except Exception:
+            return False
+
+    return test
 
 
 # --------------------------------------------------------------------------- compiler
@@ -673,9 +715,9 @@ class _Compiler:
     def _single_compare(left: _Node, op: type[ast.cmpop], right: _Node) -> Evaluator:
         special: Evaluator | None = None
         if right.const and not left.const:
-            special = _versus_constant(left.fn, op, right.value, left.path)
+            special = _versus_constant(left.fn, op, right.value, left.path, left.length_of)
         elif left.const and not right.const and op in _MIRRORED:
-            special = _versus_constant(right.fn, _MIRRORED[op], left.value, right.path)
+            special = _versus_constant(right.fn, _MIRRORED[op], left.value, right.path, right.length_of)
         if special is not None:
             return special
         compare = _COMPARE[op]
@@ -702,7 +744,7 @@ class _Compiler:
             self.roots.add("now")
             return _Node(fn=_since(fns[0], _CLOCK_UNITS_S[name]))
         if name == "len":
-            return self._folded(_Node(fn=_len_of(fns[0])), args)
+            return self._folded(_Node(fn=_len_of(fns[0]), length_of=args[0].path), args)
         function = _PURE_FUNCTIONS[name]
         if len(fns) == 1:
             (only,) = fns
@@ -804,7 +846,12 @@ def compile_expression(source: str) -> Expression:
         root = compiler.compile(body)
     except RecursionError:
         raise ExprError("expression is nested too deeply", compiler.base) from None
-    return Expression(source=source, roots=frozenset(compiler.roots), evaluate=_guarded(root.fn))
+    return Expression(
+        source=source,
+        roots=frozenset(compiler.roots),
+        evaluate=_guarded(root.fn),
+        test=_guarded_test(root.fn),
+    )
 
 
 # --------------------------------------------------------------------------- templates

@@ -6,6 +6,7 @@ fractions, expressions are compiled. The engine never sees YAML and never re-val
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -43,10 +44,18 @@ class ContactPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Geofence:
+    """A circle; `lat_rad` and `cos_lat` are derived once, for the distance every location update takes."""
+
     id: str
     lat: float
     lon: float
     radius_m: float
+    lat_rad: float = field(init=False, repr=False, compare=False)
+    cos_lat: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lat_rad", math.radians(self.lat))
+        object.__setattr__(self, "cos_lat", math.cos(self.lat_rad))
 
 
 @dataclass(frozen=True, slots=True)
