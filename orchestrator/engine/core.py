@@ -85,9 +85,10 @@ class Engine:
                 cancels.setdefault(event_type, set()).add(rule.id)
         self._triggers = {event: _by_precedence(rs) for event, rs in triggers.items()}
         # the roots a scope needs: those of every rule an event type triggers, or of one rule's wait
-        self._rule_roots = {rule.id: rule_roots(rule) for rule in rules.rules}
+        self._wait_roots = {rule.id: rule_roots(rule, at_trigger=False) for rule in rules.rules}
         self._trigger_roots = {
-            event: frozenset().union(*(self._rule_roots[r.id] for r in rs)) for event, rs in triggers.items()
+            event: frozenset().union(*(rule_roots(r, at_trigger=True) for r in rs))
+            for event, rs in triggers.items()
         }
         self._goals = {event: tuple(rs) for event, rs in goals.items()}
         self._cancels = cancels
@@ -184,7 +185,7 @@ class Engine:
 class _Turn:
     """One engine call's working set: the profile, its state, the clock and what was decided."""
 
-    __slots__ = ("engine", "now", "overdue", "profile_id", "state", "step")
+    __slots__ = ("context", "engine", "now", "overdue", "profile_id", "state", "step")
 
     def __init__(self, engine: Engine, profile_id: str, state: CustomerState | None, now: float) -> None:
         self.engine = engine
@@ -196,6 +197,7 @@ class _Turn:
         self.now = clock if clock is not None and clock > now else now  # the clock never goes back
         self.step = Step(None)
         self.overdue = False
+        self.context: dict[str, Any] | None = None  # the customer context, while the state is unchanged
 
     def finish(self) -> Step:
         state = self.state
@@ -262,7 +264,7 @@ class _Turn:
             return
         engine = self.engine
         scope = build_scope(
-            engine._rule_roots[rule.id],
+            engine._wait_roots[rule.id],
             self.profile_id,
             self.state,
             wait.trigger,
@@ -315,6 +317,7 @@ class _Turn:
         event: Touchpoint | TriggerRef,
     ) -> list[str]:
         engine, state = self.engine, self.state
+        self.context = None  # the event changes what the context shows
         entered = apply_builtin(
             state, type_, channel, at, props, context, engine._counters, engine._geofences
         )
@@ -461,12 +464,24 @@ class _Turn:
             channel=self.engine._channels[rule.id],
             category=spec.category,
             params=params,
-            context=self.engine.snapshot(self.profile_id, self.state) if spec.context else None,
+            context=self._context() if spec.context else None,
             trigger_event_id=trigger_event_id,
             decided_at=iso_utc(at),
             status=status,
             variant=variant.id if variant is not None else None,
         )
+
+    def _context(self) -> dict[str, Any]:
+        """The customer context of the actions decided on the current state.
+
+        Built once and shared: the rules an event fires all carry the same context (a chat event
+        firing four handoff rules built it four times), and actions are read-only once decided.
+        Decisions change no field the context shows; events and erasure start a new one.
+        """
+        context = self.context
+        if context is None:
+            context = self.context = self.engine.snapshot(self.profile_id, self.state)
+        return context
 
     def _emit_deferred(self, item: Deferred, at: float) -> None:
         """A deferred action comes due: it is emitted as decided, stamped with the emission time."""
@@ -512,3 +527,4 @@ class _Turn:
         self.step.forget_aliases = sorted(set(chain(self.step.forget_aliases, old.aliases)))
         opt_outs = {channel: False for channel, granted in old.consent.items() if granted is False}
         self.state = CustomerState(consent=opt_outs)
+        self.context = None

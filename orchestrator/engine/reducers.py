@@ -40,8 +40,11 @@ def fences_containing(location: tuple[float, float] | None, fences: tuple[Geofen
 def cart_view(state: CustomerState) -> dict[str, Any]:
     """`cart` as expressions and action contexts see it: the items and their total (0 when empty).
 
-    One pass builds both: the cart is read for most events, so this is on the hot path.
+    One pass builds both: the cart is read for most events, so this is on the hot path, and it
+    is empty for about half of them.
     """
+    if not state.cart:
+        return {"items": [], "total": 0}  # what the loop below gives: `sum([])` is the integer 0
     items: list[dict[str, Any]] = []
     amounts: list[float] = []
     for item in state.cart:

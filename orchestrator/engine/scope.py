@@ -63,12 +63,16 @@ class _RecentView(dict[str, Any]):
         return dict.get(self, key, default)
 
 
-def rule_roots(rule: Rule) -> frozenset[str]:
-    """Every root that the rule's condition, recheck and params can read."""
+def rule_roots(rule: Rule, *, at_trigger: bool) -> frozenset[str]:
+    """Every root that the rule's params and its condition (`at_trigger`) or recheck can read.
+
+    A wait's end evaluates the recheck, never the condition: its scope leaves out the roots only
+    the condition reads (the orders of most abandoned-cart rules, built for every ended wait).
+    """
     roots: set[str] = set(rule.action.params.roots)
-    for expression in (rule.condition, rule.wait.recheck if rule.wait else None):
-        if expression is not None:
-            roots |= expression.roots
+    expression = rule.condition if at_trigger else rule.wait.recheck if rule.wait else None
+    if expression is not None:
+        roots |= expression.roots
     for variant in rule.variants:
         if variant.params is not None:
             roots |= variant.params.roots

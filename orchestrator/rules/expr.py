@@ -501,6 +501,20 @@ def _length_number_order(path: tuple[str, ...], op: Callable[[Any, Any], bool], 
     """`len(root.a) > 0`: the path walk, `len` and the comparison in one closure instead of three."""
     root = path[0]
     keys = path[1:]
+    if len(keys) == 1:  # `len(cart.items)`, `len(recent.viewed)`: the common shape, without the loop
+        (k1,) = keys
+
+        def compare1(scope: Scope) -> bool:
+            v = scope.get(root)
+            if not isinstance(v, dict):
+                return op(0, c)
+            v = v.get(k1)
+            if v is None:
+                return op(0, c)
+            cv = v.__class__
+            return (cv is list or cv is str or cv is dict or cv is tuple) and op(len(v), c)
+
+        return compare1
 
     def compare(scope: Scope) -> bool:
         v = scope.get(root)
