@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,17 @@ class TopicReader:
 
 def values(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records if r.value is not None]
+
+
+@dataclass(eq=False)
+class FakeMessage:
+    partition: int
+    offset: int
+
+
+@dataclass(eq=False)
+class FakeEvent:
+    """The part of `faust.EventT` that agents and table routing read: `event.message.partition`, `.value`."""
+
+    message: FakeMessage
+    value: bytes = b""

@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 import orjson
+from runtime_support import FakeEvent, FakeMessage
 
 from agents.customers import handle_messages
 from orchestrator.config import EXAMPLE_RULES
@@ -109,16 +110,6 @@ class FakePipeline:
         return Topic(f"actions.{suffix}", self.journal)
 
 
-@dataclass(eq=False)
-class Message:
-    partition: int
-    offset: int
-
-
-@dataclass(eq=False)
-class Event:
-    message: Message
-    value: bytes
 
 
 def deliver(customer: str, n: int) -> Deliver:
@@ -146,7 +137,7 @@ def test_messages_of_several_partitions_write_in_their_partition_after_delivery(
             partition = partition_for(customer, PARTITIONS)
             offsets[partition] = offsets.get(partition, -1) + 1
             value = encode(CustomerBatch([deliver(customer, round_no)]))
-            events.append(Event(Message(partition, offsets[partition]), value))
+            events.append(FakeEvent(FakeMessage(partition, offsets[partition]), value))
 
     asyncio.run(handle_messages(pipeline, events))  # type: ignore[arg-type]
 

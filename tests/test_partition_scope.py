@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import faust
+from runtime_support import FakeEvent, FakeMessage
 
 from orchestrator.runtime.partition_scope import acting_for, by_partition
 
 
-@dataclass(eq=False)
-class Message:
-    partition: int
-    offset: int
-
-
-@dataclass(eq=False)
-class Event:
-    """The part of `faust.EventT` that table routing reads: `event.message.partition`."""
-
-    message: Message
-
-
-def event(partition: int, offset: int) -> Event:
-    return Event(Message(partition, offset))
+def event(partition: int, offset: int) -> FakeEvent:
+    return FakeEvent(FakeMessage(partition, offset))
 
 
 def test_acting_for_sets_the_current_event_and_restores_the_previous_one() -> None:
