@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from orchestrator.engine import Engine, Step, decode_state, encode_state, resolve_identity
+from orchestrator.engine.identity import direct_profile
 from orchestrator.engine.kpis import KpiTally
 from orchestrator.engine.state import CustomerState
 from schemas import Touchpoint
@@ -28,59 +29,116 @@ class _Snapshot(msgspec.Struct):
 
 @dataclass
 class Replay:
-    """Feed events one by one; collect every Step in decision order."""
+    """Drive the engine over events in order, firing deadlines as the clock passes them; every Step
+    comes out in decision order.
+
+    Deadlines fire in (due time, profile) order. The index is lazy: a profile's entry is only a
+    lower bound of its next due time, made when that time moves earlier. Every event moves the
+    profile's expiry a little later, so indexing each stored state, as a timer index would, filled
+    the heap with entries that were never due; an entry reached early is made again at the
+    profile's real due time, which keeps the firing order exactly that of a complete index. The
+    heap holds due times only, each with the profiles indexed there: floats compare several
+    times faster than (time, profile) tuples.
+    """
 
     engine: Engine
     states: dict[str, CustomerState] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     clock: float | None = None
     kpis: KpiTally = field(default_factory=KpiTally)
-    _heap: list[tuple[float, str]] = field(default_factory=list)
-
-    def feed(self, event: Touchpoint) -> Iterator[Step]:
-        """Advance the clock to the event's time (firing what is due), then apply the event."""
-        yield from self.advance_to(event.ts)
-        resolution = resolve_identity(event, self.aliases.get)
-        profile = resolution.profile_id
-        for alias in resolution.links:
-            self.aliases[alias] = profile
-        state = self.states.pop(profile, None)
-        for other in resolution.merge_from:
-            state = self.engine.merge(state, self.states.pop(other, None))
-        assert self.clock is not None
-        yield self._store(profile, self.engine.apply(profile, state, [event], self.clock))
+    _heap: list[float] = field(default_factory=list)  # the due times in `_entries`
+    _entries: dict[float, list[str]] = field(default_factory=dict)  # due time → profiles indexed there
+    _due: dict[str, float] = field(default_factory=dict)  # profile → its state's next due time
+    _indexed: dict[str, float] = field(default_factory=dict)  # profile → its earliest entry
 
     def advance_to(self, moment: float) -> Iterator[Step]:
         """Move the clock forward (never back) and fire every deadline it passes, in order."""
         if self.clock is not None and moment <= self.clock:
             return
-        while self._heap and self._heap[0][0] <= moment:
-            due, profile = heapq.heappop(self._heap)
-            state = self.states.get(profile)
-            if state is None or self.engine.next_due(state) != due:
-                continue  # stale entry: the profile changed since it was indexed
-            yield self._store(profile, self.engine.advance(profile, self.states.pop(profile), due))
+        heap, due_of, indexed = self._heap, self._due, self._indexed
+        while heap and heap[0] <= moment:
+            entry = heapq.heappop(heap)
+            # Firing indexes nothing at `entry` again (what is left is due later), so this is all.
+            for profile in sorted(self._entries.pop(entry)):
+                if indexed.get(profile) != entry:
+                    continue  # superseded by an earlier entry, which has been reached already
+                del indexed[profile]
+                due = due_of.get(profile)
+                if due is None:
+                    continue  # the profile has been erased or has nothing left to fire
+                if due != entry:  # the profile's due time moved later since: index it there
+                    self._enter(profile, due)
+                    continue
+                yield self._store(profile, self.engine.advance(profile, self.states.pop(profile), due))
         self.clock = moment
 
     def run(self, events: Iterable[Touchpoint], until: float | None = None) -> Iterator[Step]:
+        """Advance the clock to each event's time (firing what is due), then apply the event.
+
+        The clock moves inline when no deadline is due yet: most events find none.
+        """
+        heap = self._heap
         for event in events:
-            yield from self.feed(event)
+            moment = event.ts
+            if heap and heap[0] <= moment:
+                yield from self.advance_to(moment)
+            elif self.clock is None or moment > self.clock:
+                self.clock = moment
+            yield self._apply(event)
         if until is not None:
             yield from self.advance_to(until)
+
+    def _apply(self, event: Touchpoint) -> Step:
+        """Resolve the event's profile (linking and merging as `identify` says) and apply it."""
+        profile = direct_profile(event)
+        if profile is None:
+            resolution = resolve_identity(event, self.aliases.get)
+            profile = resolution.profile_id
+            for alias in resolution.links:
+                self.aliases[alias] = profile
+            state = self.states.pop(profile, None)
+            for other in resolution.merge_from:
+                state = self.engine.merge(state, self.states.pop(other, None))
+                self._due.pop(other, None)  # its deadlines are the merged profile's now
+        else:
+            state = self.states.pop(profile, None)
+        assert self.clock is not None
+        return self._store(profile, self.engine.apply(profile, state, [event], self.clock))
 
     def _store(self, profile: str, step: Step) -> Step:
         for alias in step.forget_aliases:
             if self.aliases.get(alias) == profile:  # re-linked to another customer since: theirs now
                 del self.aliases[alias]
-        if step.state is None:
+        state = step.state
+        if state is None:
             self.states.pop(profile, None)
+            self._due.pop(profile, None)
         else:
-            self.states[profile] = step.state
-            due = self.engine.next_due(step.state)
-            if due is not None:
-                heapq.heappush(self._heap, (due, profile))
-        self.kpis.add(step)
+            self.states[profile] = state
+            self._index(profile, state)
+        if step.actions or step.conversions:
+            self.kpis.add(step)
         return step
+
+    def _index(self, profile: str, state: CustomerState) -> None:
+        """Record the profile's next due time; index it only if that is earlier than its entry."""
+        due = self.engine.next_due(state)
+        if due is None:
+            self._due.pop(profile, None)
+            return
+        self._due[profile] = due
+        indexed = self._indexed.get(profile)
+        if indexed is None or due < indexed:
+            self._enter(profile, due)
+
+    def _enter(self, profile: str, due: float) -> None:
+        entries = self._entries.get(due)
+        if entries is None:
+            self._entries[due] = [profile]
+            heapq.heappush(self._heap, due)
+        else:
+            entries.append(profile)
+        self._indexed[profile] = due
 
     def snapshot(self) -> bytes:
         """Everything needed to resume later: the split-and-resume property relies on it."""
@@ -100,7 +158,5 @@ class Replay:
         for profile, blob in snap.states.items():
             state = decode_state(blob)
             replay.states[profile] = state
-            due = engine.next_due(state)
-            if due is not None:
-                heapq.heappush(replay._heap, (due, profile))
+            replay._index(profile, state)
         return replay

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import chain
-from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -23,7 +22,7 @@ from orchestrator.engine import hashing, policy
 from orchestrator.engine.identity import IDENTIFY, alias_keys
 from orchestrator.engine.merge import merge_states
 from orchestrator.engine.outcomes import Conversion, Deferral, Step, Suppression, iso_utc
-from orchestrator.engine.reducers import apply_builtin, cart_view
+from orchestrator.engine.reducers import apply_builtin, cart_view, counter_plan
 from orchestrator.engine.scope import Scope, build_scope, rule_roots
 from orchestrator.engine.state import (
     MAX_SEEN_EVENT_IDS,
@@ -63,7 +62,6 @@ def _by_precedence(rules: list[Rule]) -> tuple[Rule, ...]:
 
 
 _UNKNOWN_RULE = (0, 0)  # the precedence of a wait or deferred action whose rule a reload removed
-_DUE_ORDER = itemgetter(0, 1)  # due time, then precedence; never the item itself
 
 
 class Engine:
@@ -83,7 +81,15 @@ class Engine:
                 goals.setdefault(rule.goal.event, []).append(rule)
             for event_type in rule.wait.cancel_on if rule.wait else ():
                 cancels.setdefault(event_type, set()).add(rule.id)
-        self._triggers = {event: _by_precedence(rs) for event, rs in triggers.items()}
+        # per event type, in precedence order: each rule with its trigger's channels and its condition's
+        # test, unwrapped once here rather than for every rule an event triggers
+        self._triggers = {
+            event: tuple(
+                (rule, rule.trigger.channels, rule.condition.test if rule.condition else None)
+                for rule in _by_precedence(rs)
+            )
+            for event, rs in triggers.items()
+        }
         # the roots a scope needs: those of every rule an event type triggers, or of one rule's wait
         self._wait_roots = {rule.id: rule_roots(rule, at_trigger=False) for rule in rules.rules}
         self._trigger_roots = {
@@ -95,7 +101,7 @@ class Engine:
         self._handoff_rules = frozenset(r.id for r in rules.rules if r.action.type.endswith(".handoff"))
         # what the hot path reads for every event or decision, unwrapped once here
         self._channels = {rule.id: rule.action.channel for rule in rules.rules}
-        self._counters = rules.counters
+        self._counter_plan = counter_plan(rules.counters)
         self._counter_names = tuple(c.name for c in rules.counters)
         self._geofences = rules.geofences
         self._default_tz = rules.defaults.timezone
@@ -131,16 +137,14 @@ class Engine:
         """The earliest moment this profile needs the clock: what timer indexes hold."""
         if state is None:
             return None
-        earliest: float | None = None  # the first of the smallest, as min() would pick, without lists
+        ttl, newest = self._ttl, state.newest_at
+        earliest = None if ttl is None or newest is None else newest + ttl  # the expiry
         for wait in state.waits:
             if earliest is None or wait.due < earliest:
                 earliest = wait.due
         for deferred in state.deferred:
             if earliest is None or deferred.due < earliest:
                 earliest = deferred.due
-        expiry = self._expiry(state)
-        if expiry is not None and (earliest is None or expiry < earliest):
-            earliest = expiry
         return earliest
 
     def context_view(self, profile_id: str, state: CustomerState) -> dict[str, Any] | None:
@@ -174,12 +178,6 @@ class Engine:
             "recent_events": recent,
             "counters": dict(state.counters),
         }
-
-    def _expiry(self, state: CustomerState) -> float | None:
-        ttl = self._ttl
-        if ttl is None or state.newest_at is None:
-            return None
-        return state.newest_at + ttl
 
 
 class _Turn:
@@ -218,45 +216,42 @@ class _Turn:
         """
         state, now = self.state, self.now
         self.overdue = False
-        if not state.waits and not state.deferred:
-            expiry = self.engine._expiry(state)
-            if expiry is not None and expiry <= now:
-                self._delete_profile()
-            return
         floor = state.clock if state.clock is not None else now
-        precedence = self.engine._precedence
+        ttl, newest = self.engine._ttl, state.newest_at
+        expiry = None if ttl is None or newest is None else newest + ttl  # as in `Engine.next_due`
         while True:
-            due_items: list[tuple[float, tuple[int, int], Any]] = []
+            first: float | None = None  # the earliest end time due by now
             for wait in state.waits:
-                if wait.due <= now:
-                    due_items.append((wait.due, precedence.get(wait.rule_id, _UNKNOWN_RULE), wait))
+                due = wait.due
+                if due <= now and (first is None or due < first):
+                    first = due
             for deferred in state.deferred:
-                if deferred.due <= now:
-                    due_items.append(
-                        (deferred.due, precedence.get(deferred.rule_id, _UNKNOWN_RULE), deferred)
-                    )
-            expiry = self.engine._expiry(state)
-            if (
-                expiry is not None
-                and expiry <= now
-                and (not due_items or expiry <= min(item[0] for item in due_items))
-            ):
+                due = deferred.due
+                if due <= now and (first is None or due < first):
+                    first = due
+            if expiry is not None and expiry <= now and (first is None or expiry <= first):
                 self._delete_profile()
                 return
-            if not due_items:
+            if first is None:
                 return
-            due_items.sort(key=_DUE_ORDER)
-            first = due_items[0][0]
-            for due, _, item in due_items:
-                if due != first:
-                    break
-                at = floor if floor > due else due
-                if isinstance(item, PendingWait):
-                    state.waits.remove(item)
-                    self._wait_ended(item, at)
-                else:
-                    state.deferred.remove(item)
-                    self._emit_deferred(item, at)
+            self._fire_at(first, floor if floor > first else first)
+
+    def _fire_at(self, due: float, at: float) -> None:
+        """Fire the items that end at `due`, by rule precedence (waits first among equals), as at `at`."""
+        state = self.state
+        items: list[PendingWait | Deferred] = [wait for wait in state.waits if wait.due == due]
+        if state.deferred:  # rarely any: quiet hours
+            items += [deferred for deferred in state.deferred if deferred.due == due]
+        if len(items) > 1:
+            precedence = self.engine._precedence
+            items.sort(key=lambda item: precedence.get(item.rule_id, _UNKNOWN_RULE))
+        for item in items:
+            if isinstance(item, PendingWait):
+                state.waits.remove(item)
+                self._wait_ended(item, at)
+            else:
+                state.deferred.remove(item)
+                self._emit_deferred(item, at)
 
     def _wait_ended(self, wait: PendingWait, at: float) -> None:
         rule = self.engine._rules.get(wait.rule_id)
@@ -315,11 +310,11 @@ class _Turn:
         context: EventContext | None,
         event_id: str,
         event: Touchpoint | TriggerRef,
-    ) -> list[str]:
+    ) -> Sequence[str]:
         engine, state = self.engine, self.state
         self.context = None  # the event changes what the context shows
         entered = apply_builtin(
-            state, type_, channel, at, props, context, engine._counters, engine._geofences
+            state, type_, channel, at, props, context, engine._counter_plan, engine._geofences
         )
         goals = engine._goals.get(type_)
         if goals is not None and state.last_actions:  # only a recorded action can convert
@@ -333,8 +328,7 @@ class _Turn:
             return entered
         now = self.now
         scope: Scope | None = None  # one per event: every trigger sees the same state after the event
-        for rule in triggered:
-            channels = rule.trigger.channels
+        for rule, channels, test in triggered:
             if channels is not None and channel not in channels:
                 continue
             if scope is None:
@@ -347,8 +341,7 @@ class _Turn:
                     engine._counter_names,
                     engine._default_tz,
                 )
-            condition = rule.condition
-            if condition is not None and not condition.test(scope):
+            if test is not None and not test(scope):
                 continue
             wait = rule.wait
             if wait is None:
@@ -385,7 +378,7 @@ class _Turn:
         if last is None or last.converted or not last.at <= at <= last.at + goal.within_s:
             return
         last.converted = True
-        self.step.conversions.append(Conversion(rule.id, last.group, last.action_id, self.profile_id, at))
+        self.step.conversions += (Conversion(rule.id, last.group, last.action_id, self.profile_id, at),)
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -406,21 +399,11 @@ class _Turn:
             ):
                 self._suppress(rule, "cooldown", at, trigger_event_id)
                 return
-        held_out = hashing.in_holdout(rule_id, self.profile_id, rule.holdout)
-        variant: Variant | None = None
-        if rule.variants and not held_out:
-            weights = self.engine._weights[rule_id]
-            variant = rule.variants[hashing.choose_variant(rule_id, self.profile_id, weights)]
-        if held_out:
-            action = self._action(rule, trigger_event_id, at, scope, None, "held_out")
-            self._record(rule_id, action, at, HOLDOUT_GROUP)
+        if hashing.in_holdout(rule_id, self.profile_id, rule.holdout):
+            self._record(rule_id, self._action(rule, trigger_event_id, at, scope, held_out=True), at)
             return
-        group = (variant.id if variant is not None else None) or DEFAULT_GROUP
-        spec = rule.action
-        if spec.category != "marketing":
-            self._record(
-                rule_id, self._action(rule, trigger_event_id, at, scope, variant, "emitted"), at, group
-            )
+        if rule.action.category != "marketing":
+            self._record(rule_id, self._action(rule, trigger_event_id, at, scope), at)
             return
         if rule.quiet_hours != "ignore":
             defaults = self.engine.rules.defaults
@@ -431,30 +414,32 @@ class _Turn:
                 if rule.quiet_hours == "drop":
                     self._suppress(rule, "quiet_hours", at, trigger_event_id)
                 else:
-                    action = self._action(rule, trigger_event_id, at, scope, variant, "emitted")
+                    action = self._action(rule, trigger_event_id, at, scope)
                     state.deferred.append(Deferred(rule_id, until, msgspec.structs.asdict(action)))
-                    self.step.deferred.append(
-                        Deferral(rule_id, self.profile_id, action.action_id, at, until, trigger_event_id)
+                    self.step.deferred += (
+                        Deferral(rule_id, self.profile_id, action.action_id, at, until, trigger_event_id),
                     )
                 return
         if self._may_emit(rule, self.engine._channels[rule_id], at, trigger_event_id):
-            self._record(
-                rule_id, self._action(rule, trigger_event_id, at, scope, variant, "emitted"), at, group
-            )
+            self._record(rule_id, self._action(rule, trigger_event_id, at, scope), at)
 
     def _action(
-        self,
-        rule: Rule,
-        trigger_event_id: str,
-        at: float,
-        scope: Scope,
-        variant: Variant | None,
-        status: ActionStatus,
+        self, rule: Rule, trigger_event_id: str, at: float, scope: Scope, *, held_out: bool = False
     ) -> Action:
+        """The action as decided, or as held out (no variant).
+
+        An experiment's variant is drawn here, for the actions actually built: a decision that is
+        suppressed never needs it, and each draw is a hash.
+        """
         spec = rule.action
         params = spec.params.render(scope)
-        if variant is not None and variant.params is not None:
-            params = {**params, **variant.params.render(scope)}
+        variant: Variant | None = None
+        if rule.variants and not held_out:
+            weights = self.engine._weights[rule.id]
+            variant = rule.variants[hashing.choose_variant(rule.id, self.profile_id, weights)]
+            if variant.params is not None:
+                params = {**params, **variant.params.render(scope)}
+        status: ActionStatus = "held_out" if held_out else "emitted"
         return Action(
             action_id=hashing.action_id(rule.id, self.profile_id, trigger_event_id),
             rule_id=rule.id,
@@ -494,7 +479,7 @@ class _Turn:
         decided_at = iso_utc(at)
         if action["decided_at"] != decided_at:
             action = {**action, "decided_at": decided_at}
-        self._record(item.rule_id, Action(**action), at, action["variant"] or DEFAULT_GROUP)
+        self._record(item.rule_id, Action(**action), at)
 
     def _may_emit(self, rule: Rule, channel: str, at: float, trigger_event_id: str) -> bool:
         """Consent and caps are judged at the moment of emission, deferred or not; counts the emission."""
@@ -509,14 +494,16 @@ class _Turn:
         state.emissions.append(Emission(at, channel))
         return True
 
-    def _record(self, rule_id: str, action: Action, at: float, group: str) -> None:
+    def _record(self, rule_id: str, action: Action, at: float) -> None:
+        """Count the action for the rule's cooldown and goal; its group is read off it, as KPIs read it."""
+        group = HOLDOUT_GROUP if action.status == "held_out" else action.variant or DEFAULT_GROUP
         state = self.state
         state.rule_last_at[rule_id] = at
         state.last_actions[rule_id] = LastAction(action.action_id, at, group)
-        self.step.actions.append(action)
+        self.step.actions += (action,)
 
     def _suppress(self, rule: Rule, reason: str, at: float, trigger_event_id: str) -> None:
-        self.step.suppressed.append(Suppression(rule.id, self.profile_id, reason, at, trigger_event_id))
+        self.step.suppressed += (Suppression(rule.id, self.profile_id, reason, at, trigger_event_id),)
 
     # -- privacy -----------------------------------------------------------------------------
 
@@ -524,7 +511,7 @@ class _Turn:
         """Erasure or expiry (SPEC §7): forget everything but the consent opt-outs."""
         old = self.state
         self.step.erased = True
-        self.step.forget_aliases = sorted(set(chain(self.step.forget_aliases, old.aliases)))
+        self.step.forget_aliases = tuple(sorted(set(chain(self.step.forget_aliases, old.aliases))))
         opt_outs = {channel: False for channel, granted in old.consent.items() if granted is False}
         self.state = CustomerState(consent=opt_outs)
         self.context = None

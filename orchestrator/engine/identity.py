@@ -37,16 +37,26 @@ def alias_keys(event: Touchpoint) -> list[str]:
     return keys
 
 
-def resolve_identity(event: Touchpoint, lookup: Callable[[str], str | None]) -> Resolution:
-    """Decide the profile of `event`; an `identify` with a customer id also links and merges.
+def direct_profile(event: Touchpoint) -> str | None:
+    """The customer id of an event that needs no alias lookup, link or merge; else None.
 
     Only `identify` links aliases: other events that carry a customer id belong to it without
-    claiming their anonymous ids, as SPEC §1 says.
+    claiming their anonymous ids, as SPEC §1 says. Most events are such, so callers try this
+    before `resolve_identity` and its alias keys.
     """
+    customer = event.customer_id
+    return customer if customer and event.type != IDENTIFY else None
+
+
+def resolve_identity(event: Touchpoint, lookup: Callable[[str], str | None]) -> Resolution:
+    """Decide the profile of `event`; an `identify` with a customer id also links and merges."""
+    customer = direct_profile(event)
+    if customer is not None:
+        return Resolution(customer)
     keys = alias_keys(event)
     if event.customer_id:
         customer = event.customer_id
-        if event.type != IDENTIFY or not keys:
+        if not keys:
             return Resolution(customer)
         links = [key for key in keys if lookup(key) != customer]
         merge_from = [key for key in keys if lookup(key) is None]

@@ -98,14 +98,18 @@ class Conversion(msgspec.Struct, frozen=True):
 
 
 class Step(msgspec.Struct):
-    """Empty list defaults are fresh lists per instance (msgspec copies them), as with a factory."""
+    """What one engine call decided, read-only once returned.
+
+    The outcomes are tuples, grown as they come: most steps produce none of them, so the empty
+    ones are the shared `()` rather than five fresh lists per call.
+    """
 
     state: CustomerState | None
-    actions: list[Action] = []
-    suppressed: list[Suppression] = []
-    deferred: list[Deferral] = []
-    conversions: list[Conversion] = []
+    actions: tuple[Action, ...] = ()
+    suppressed: tuple[Suppression, ...] = ()
+    deferred: tuple[Deferral, ...] = ()
+    conversions: tuple[Conversion, ...] = ()
     applied: int = 0
     duplicates: int = 0
-    forget_aliases: list[str] = []
+    forget_aliases: tuple[str, ...] = ()
     erased: bool = False

@@ -41,14 +41,18 @@ def quiet_until(at: float, tz: ZoneInfo, quiet: QuietHours | None) -> float | No
     wherever that minute is one local minute (the offset is whole minutes and does not change
     within it): a timezone conversion per marketing decision was a measurable share of the engine.
     """
-    if quiet is None or quiet.start_minute == quiet.end_minute:
+    if quiet is None:
         return None
     start, end = quiet.start_minute, quiet.end_minute
+    if start == end:
+        return None
     # Under 1 µs short of the next second, `datetime` rounds `at` into it: those go the exact way.
-    if at >= 0 and at - int(at) < _LAST_SAFE_FRACTION:
-        cached = _quiet_until_in_minute(int(at) // 60, tz, start, end)  # ints: cheap to hash
-        if cached is not _NOT_ONE_MINUTE:
-            return cached  # type: ignore[return-value]
+    if at >= 0:
+        whole = int(at)
+        if at - whole < _LAST_SAFE_FRACTION:
+            cached = _quiet_until_in_minute(whole // 60, tz, start, end)  # ints: cheap to hash
+            if cached is not _NOT_ONE_MINUTE:
+                return cached  # type: ignore[return-value]
     return _quiet_until(at, tz, start, end)
 
 

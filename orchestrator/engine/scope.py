@@ -4,7 +4,9 @@ Which roots a rule's expressions can read is known once the rules load (`Express
 `Template.roots`), so a scope is a plain dict of exactly those roots, built once per event (or
 ended wait): compiled expressions then read it with `dict.get`, in C, rather than through a lazy
 mapping's Python method for every name. `recent.events`, the one costly value nobody reads in
-practice, stays lazy. Timestamps are Unix seconds; `hours_since`/`days_since` take them as they are.
+practice, stays lazy, and only in the scopes of rules that can read it: elsewhere `recent` is a plain
+dict too. Likewise `cart.items` is built only for rules that can read it (most read the total).
+Timestamps are Unix seconds; `hours_since`/`days_since` take them as they are.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from orchestrator.engine.policy import customer_timezone
-from orchestrator.engine.reducers import cart_view
+from orchestrator.engine.reducers import cart_total, cart_view
 from orchestrator.engine.state import CustomerState, TriggerRef, recent_events
 from orchestrator.rules.model import Rule
 from schemas import Touchpoint
 
 Scope = dict[str, Any]  # root name → plain data, as `build_scope` makes it
+# In a set of roots: `recent` must be the view that can build its events; `cart` must hold its items.
+RECENT_EVENTS = "recent.events"
+CART_ITEMS = "cart.items"
 
 
 def event_view(event: Touchpoint) -> dict[str, Any]:
@@ -68,15 +73,29 @@ def rule_roots(rule: Rule, *, at_trigger: bool) -> frozenset[str]:
 
     A wait's end evaluates the recheck, never the condition: its scope leaves out the roots only
     the condition reads (the orders of most abandoned-cart rules, built for every ended wait).
+    `RECENT_EVENTS` and `CART_ITEMS` are among them when one of those expressions reads
+    `recent.events` or `cart.items` (or the whole root).
     """
     roots: set[str] = set(rule.action.params.roots)
+    paths: set[tuple[str, ...]] = set(rule.action.params.paths)
     expression = rule.condition if at_trigger else rule.wait.recheck if rule.wait else None
     if expression is not None:
         roots |= expression.roots
+        paths |= expression.paths
     for variant in rule.variants:
         if variant.params is not None:
             roots |= variant.params.roots
+            paths |= variant.params.paths
+    if _reads(paths, "recent", "events"):
+        roots.add(RECENT_EVENTS)
+    if _reads(paths, "cart", "items"):
+        roots.add(CART_ITEMS)
     return frozenset(roots)
+
+
+def _reads(paths: set[tuple[str, ...]], root: str, key: str) -> bool:
+    """Whether one of `paths` can read `root.key`: through it, or through the whole of `root`."""
+    return any(path[0] == root and path[1:2] in ((), (key,)) for path in paths)
 
 
 def build_scope(
@@ -105,7 +124,7 @@ def build_scope(
             "timezone": timezone,
         }
     if "cart" in roots:
-        scope["cart"] = cart_view(state)
+        scope["cart"] = cart_view(state) if CART_ITEMS in roots else {"total": cart_total(state)}
     if "orders" in roots:
         scope["orders"] = {
             "count": state.orders_count,
@@ -113,7 +132,7 @@ def build_scope(
             "last_at": state.orders_last_at,
         }
     if "recent" in roots:
-        scope["recent"] = _RecentView(state)
+        scope["recent"] = _RecentView(state) if RECENT_EVENTS in roots else {"viewed": state.viewed}
     if "last_seen" in roots:
         scope["last_seen"] = state.last_seen
     if "channels_seen" in roots:

@@ -118,11 +118,13 @@ class Expression:
 
     `test(scope)` is the truth of `evaluate(scope)`, a closure of its own rather than a method over
     `evaluate`: conditions are tested for every event of every customer, and a call layer (and a
-    `bool()`) fewer is measurable there.
+    `bool()`) fewer is measurable there. `paths` are the dotted names it reads (`("cart", "total")`),
+    for the engine to leave out what no rule reads.
     """
 
     source: str
     roots: frozenset[str] = field(compare=False)
+    paths: frozenset[tuple[str, ...]] = field(compare=False)
     evaluate: Evaluator = field(compare=False, repr=False)
     test: Callable[[Scope], bool] = field(compare=False, repr=False)
 
@@ -133,14 +135,18 @@ class Template:
     `render(scope)` shares the template's constant parts with its result (that is what makes them
     free), so callers must treat a rendered tree as read-only. Values read from the scope are copied.
     It is the compiled closure itself, not a method over it: one call fewer for every decision.
+    `roots` and `paths` are what its `${…}` expressions read, as for `Expression`.
     """
 
-    __slots__ = ("raw", "render", "roots")
+    __slots__ = ("paths", "raw", "render", "roots")
 
-    def __init__(self, raw: Any, roots: frozenset[str], render: Evaluator) -> None:
+    def __init__(
+        self, raw: Any, roots: frozenset[str], render: Evaluator, paths: frozenset[tuple[str, ...]]
+    ) -> None:
         self.raw = raw
         self.roots = roots
         self.render = render
+        self.paths = paths
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Template) and other.raw == self.raw
@@ -360,7 +366,9 @@ _CLOCK_UNITS_S: dict[str, float] = {"hours_since": 3600.0, "days_since": 86400.0
 class _Node:
     """One compiled sub-expression, with what parents specialise on.
 
-    `path` is set for dotted names, `length_of` (the name's path) for `len(name)`.
+    `path` is set for dotted names, `length_of` (the name's path) for `len(name)`. `safe` marks a
+    node that gives a bool and cannot raise, whatever the scope holds: a condition made of such
+    nodes is its own `test`, without the guarding frame (one call fewer per condition and event).
     """
 
     fn: Evaluator
@@ -368,10 +376,11 @@ class _Node:
     value: Any = None
     path: tuple[str, ...] | None = None
     length_of: tuple[str, ...] | None = None
+    safe: bool = False
 
 
 def _constant(value: Any) -> _Node:
-    return _Node(fn=lambda _scope: value, const=True, value=value)
+    return _Node(fn=lambda _scope: value, const=True, value=value, safe=value.__class__ is bool)
 
 
 def _path_getter(path: tuple[str, ...]) -> Evaluator:
@@ -573,6 +582,7 @@ class _Compiler:
         self.ascii = len(self.encoded) == len(text)
         self.renamed = renamed
         self.roots: set[str] = set()
+        self.paths: set[tuple[str, ...]] = set()
 
     def offset(self, byte_col: int) -> int:
         if self.ascii:
@@ -637,6 +647,7 @@ class _Compiler:
             raise self.error(_unknown_name(name), current)
         path = (name, *reversed(keys))
         self.roots.add(name)
+        self.paths.add(path)
         return _Node(fn=_path_getter(path), path=path)
 
     def _attribute(self, node: ast.Attribute) -> str:
@@ -674,13 +685,13 @@ class _Compiler:
             def fn(scope: Scope) -> bool:
                 return any(part(scope) for part in fns)
 
-        return self._folded(_Node(fn=fn), parts)
+        return self._folded(_Node(fn=fn, safe=all(part.safe for part in parts)), parts)
 
     def _unary(self, node: ast.UnaryOp, depth: int) -> _Node:
         operand = self.compile(node.operand, depth)
         inner = operand.fn
         if isinstance(node.op, ast.Not):
-            return self._folded(_Node(fn=lambda scope: not inner(scope)), [operand])
+            return self._folded(_Node(fn=lambda scope: not inner(scope), safe=operand.safe), [operand])
         if isinstance(node.op, ast.USub):
             return self._folded(_Node(fn=lambda scope: _negate(inner(scope))), [operand])
         symbol = "+" if isinstance(node.op, ast.UAdd) else "~"
@@ -710,8 +721,9 @@ class _Compiler:
                 raise self.error(f"'{spelled}' is not allowed; use == or !=", node)
         operands += [self.compile(item, depth) for item in node.comparators]
         ops = [type(op) for op in node.ops]
+        safe = False
         if len(ops) == 1:
-            fn = self._single_compare(operands[0], ops[0], operands[1])
+            fn, safe = self._single_compare(operands[0], ops[0], operands[1])
         else:
             steps = tuple((_COMPARE[op], operands[i].fn, operands[i + 1].fn) for i, op in enumerate(ops))
 
@@ -723,21 +735,30 @@ class _Compiler:
                         return False
                 return True
 
-        return self._folded(_Node(fn=fn), operands)
+        return self._folded(_Node(fn=fn, safe=safe), operands)
 
     @staticmethod
-    def _single_compare(left: _Node, op: type[ast.cmpop], right: _Node) -> Evaluator:
+    def _single_compare(left: _Node, op: type[ast.cmpop], right: _Node) -> tuple[Evaluator, bool]:
+        """The comparison's closure, and whether it is safe (see `_Node`).
+
+        A specialised closure is safe when it reads a dotted name (path getters cannot raise) or is
+        `len(name)` against a number: the others call an arbitrary operand, which may raise.
+        """
         special: Evaluator | None = None
+        operand, c = left, right.value
         if right.const and not left.const:
-            special = _versus_constant(left.fn, op, right.value, left.path, left.length_of)
+            special = _versus_constant(left.fn, op, c, left.path, left.length_of)
         elif left.const and not right.const and op in _MIRRORED:
-            special = _versus_constant(right.fn, _MIRRORED[op], left.value, right.path, right.length_of)
+            operand, c, op = right, left.value, _MIRRORED[op]
+            special = _versus_constant(right.fn, op, c, right.path, right.length_of)
         if special is not None:
-            return special
+            number = c.__class__ is int or c.__class__ is float
+            length = operand.length_of is not None and number and op in _COMPARE_NUMBERS
+            return special, operand.path is not None or length
         compare = _COMPARE[op]
         a = left.fn
         b = right.fn
-        return lambda scope: compare(a(scope), b(scope))
+        return (lambda scope: compare(a(scope), b(scope))), False
 
     def _call(self, node: ast.Call, depth: int) -> _Node:
         func = node.func
@@ -863,8 +884,9 @@ def compile_expression(source: str) -> Expression:
     return Expression(
         source=source,
         roots=frozenset(compiler.roots),
+        paths=frozenset(compiler.paths),
         evaluate=_guarded(root.fn),
-        test=_guarded_test(root.fn),
+        test=root.fn if root.safe else _guarded_test(root.fn),
     )
 
 
@@ -960,7 +982,7 @@ def _closing_brace(text: str, index: int) -> int:
     return -1
 
 
-def _compile_string(text: str, roots: set[str]) -> tuple[bool, Any]:
+def _compile_string(text: str, roots: set[str], paths: set[tuple[str, ...]]) -> tuple[bool, Any]:
     if "${" not in text:
         return True, text
     pieces: list[str | Evaluator] = []
@@ -974,6 +996,7 @@ def _compile_string(text: str, roots: set[str]) -> tuple[bool, Any]:
         except ExprError as error:
             raise ExprError(error.message, offset + error.offset) from None
         roots.update(expression.roots)
+        paths.update(expression.paths)
         pieces.append(expression.evaluate)
     if len(pieces) == 1:
         evaluate = pieces[0]
@@ -987,14 +1010,14 @@ def _compile_string(text: str, roots: set[str]) -> tuple[bool, Any]:
     return False, interpolate
 
 
-def _compile_value(value: Any, roots: set[str]) -> tuple[bool, Any]:
+def _compile_value(value: Any, roots: set[str], paths: set[tuple[str, ...]]) -> tuple[bool, Any]:
     """(True, value) for a constant subtree, shared as is; (False, render) when anything is dynamic."""
     if isinstance(value, str):
-        return _compile_string(value, roots)
+        return _compile_string(value, roots, paths)
     if isinstance(value, dict):
         dynamic = []
         for key, item in value.items():
-            const, compiled = _compile_value(item, roots)
+            const, compiled = _compile_value(item, roots, paths)
             if not const:
                 dynamic.append((key, compiled))
         if not dynamic:
@@ -1011,7 +1034,7 @@ def _compile_value(value: Any, roots: set[str]) -> tuple[bool, Any]:
     if isinstance(value, list | tuple):
         slots = []
         for index, item in enumerate(value):
-            const, compiled = _compile_value(item, roots)
+            const, compiled = _compile_value(item, roots, paths)
             if not const:
                 slots.append((index, compiled))
         if not slots:
@@ -1031,6 +1054,7 @@ def _compile_value(value: Any, roots: set[str]) -> tuple[bool, Any]:
 def compile_template(value: Any) -> Template:
     """Compile a params tree; raises ExprError with the offset inside the string that holds the error."""
     roots: set[str] = set()
-    const, compiled = _compile_value(value, roots)
+    paths: set[tuple[str, ...]] = set()
+    const, compiled = _compile_value(value, roots, paths)
     render: Evaluator = (lambda _scope: value) if const else compiled
-    return Template(raw=value, roots=frozenset(roots), render=render)
+    return Template(raw=value, roots=frozenset(roots), render=render, paths=frozenset(paths))
