@@ -67,9 +67,7 @@ async def handle_messages(pipeline: Pipeline, events: Sequence[faust.EventT]) ->
     for _, batch in runs:
         await batch.deliver()
     await outbox.flush()
-    for message, batch in runs:
-        with acting_for(message):
-            batch.write()
+    await pipeline.write(runs)
     metrics.set_pending_waits(len(pipeline.index))
 
 

@@ -51,9 +51,7 @@ async def handle_messages(pipeline: Pipeline, events: Sequence[faust.EventT]) ->
                 await batch.run(decode_identity(message.value).commands)
         runs.append((messages[-1], batch))
     await outbox.flush()
-    for message, batch in runs:
-        with acting_for(message):
-            batch.write()
+    await pipeline.write(runs)
 
 
 class IdentityBatchRun:

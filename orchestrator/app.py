@@ -14,6 +14,8 @@ import faust
 from agents import customers, identity, ingest, timer
 from orchestrator import metrics
 from orchestrator.config import Settings
+from orchestrator.runtime import changelog
+from orchestrator.runtime.changelog import BatchedChangelogTable
 from orchestrator.runtime.context_view import ContextViewWriter
 from orchestrator.runtime.kpi_ledger import KpiLedger
 from orchestrator.runtime.pipeline import RAW, Pipeline
@@ -95,10 +97,8 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     )
     partitions = settings.partitions
 
-    def table(name: str) -> faust.Table:
-        return app.Table(
-            name, partitions=partitions, key_type=bytes, value_type=bytes, options=store_options(settings)
-        )
+    def table(name: str) -> BatchedChangelogTable:
+        return changelog.table(app, name, partitions=partitions, options=store_options(settings))
 
     pipeline = Pipeline(
         settings=settings,

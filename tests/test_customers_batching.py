@@ -20,6 +20,7 @@ from agents.customers import handle_messages
 from orchestrator.config import EXAMPLE_RULES
 from orchestrator.runtime.deadlines import DeadlineIndex
 from orchestrator.runtime.envelope import CustomerBatch, Deliver, Item, encode
+from orchestrator.runtime.partition_scope import BatchWrites, write_in_partitions
 from orchestrator.runtime.partitioning import partition_for
 from orchestrator.runtime.rules_reload import LiveRules
 
@@ -28,7 +29,7 @@ PARTITIONS = 4
 
 @dataclass
 class Journal:
-    """What happened, in order: `("send", ...)`, `("acked", ...)`, `("write", table, key)`."""
+    """What happened, in order: `("send", …)`, `("acked", …)`, `("write", table, key)`, `("changelogs",)`."""
 
     entries: list[tuple[str, ...]] = field(default_factory=list)
 
@@ -109,6 +110,13 @@ class FakePipeline:
     async def action_topic(self, suffix: str) -> Topic:
         return Topic(f"actions.{suffix}", self.journal)
 
+    async def produce(self, topic: Topic, **record: Any) -> Awaitable[None]:
+        return await topic.send(**record)
+
+    async def write(self, runs: list[tuple[faust.EventT, BatchWrites]]) -> None:
+        write_in_partitions(runs)
+        self.journal.entries.append(("changelogs",))
+
 
 
 
@@ -146,5 +154,6 @@ def test_messages_of_several_partitions_write_in_their_partition_after_delivery(
     acks = [i for i, entry in enumerate(entries) if entry[0] == "acked"]
     assert writes and acks
     assert max(acks) < min(writes), "a table was written before every output was acknowledged"
+    assert entries[-1] == ("changelogs",), "the batch's changelog records were not sent after its writes"
     assert sorted(pipeline.profiles.data) == sorted(customers)  # type: ignore[attr-defined]
     assert faust.current_event() is None

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import faust
 import msgspec
 
 from orchestrator.engine import Step
 from orchestrator.engine.kpis import DEFAULT, HOLDOUT
+from orchestrator.runtime.changelog import BatchedChangelogTable
 
 GroupKey = tuple[str, str]
 ACTION = b"a:"
@@ -40,7 +40,7 @@ _DECODER = msgspec.msgpack.Decoder(_Outcome)
 
 
 class KpiLedger:
-    def __init__(self, table: faust.Table) -> None:
+    def __init__(self, table: BatchedChangelogTable) -> None:
         self.table = table
         self._counts: dict[GroupKey, list[int]] = {}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 import faust
 from faust.streams import _current_event  # the context variable `faust.current_event()` reads
@@ -33,3 +34,16 @@ def by_partition(events: Sequence[faust.EventT]) -> dict[int, list[faust.EventT]
     for event in events:
         groups.setdefault(event.message.partition, []).append(event)
     return groups
+
+
+class BatchWrites(Protocol):
+    """One partition's share of a batch: the table writes it staged while deciding."""
+
+    def write(self) -> None: ...
+
+
+def write_in_partitions(runs: Sequence[tuple[faust.EventT, BatchWrites]]) -> None:
+    """Each run's writes, acting for the partition of its event."""
+    for event, run in runs:
+        with acting_for(event):
+            run.write()
