@@ -110,6 +110,9 @@ class IdentityBatchRun:
 
     def _route(self, route: Route) -> None:
         pipeline, outbox = self.pipeline, self.outbox
+        if route.profile:  # decided at ingest: no lookup, link or merge
+            outbox.to_customers(route.profile, Deliver(profile=route.profile, item=route.item))
+            return
         touchpoint = parse_touchpoint(route.item.raw)
         needs_all = bool(touchpoint.customer_id) and touchpoint.type == "identify"
         needs_any = not touchpoint.customer_id

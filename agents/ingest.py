@@ -13,6 +13,7 @@ import faust
 
 from orchestrator import metrics
 from orchestrator.engine import alias_keys
+from orchestrator.engine.identity import direct_profile
 from orchestrator.logging import get_logger
 from orchestrator.runtime.dead_letter import dead_letter_kind, dead_letter_record, redact_reason
 from orchestrator.runtime.envelope import Item, Route
@@ -39,11 +40,13 @@ def register(pipeline: Pipeline) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A valid touchpoint and the alias key that routes it to its `journey.identity` partition."""
+    """A valid touchpoint, the alias key that routes it to its `journey.identity` partition, and its
+    profile when that needs no alias lookup ("" otherwise)."""
 
     touchpoint: Touchpoint
     route_key: str
     keys: list[str]
+    profile: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,8 @@ def triage(value: object) -> Accepted | Rejected:
     except Exception as exc:  # a validator bug must not stop the stream
         log.exception("ingest_unexpected_error", error=type(exc).__name__)
         return Rejected(f"processing error: {type(exc).__name__}")
-    return Accepted(touchpoint, keys[0] if keys else str(touchpoint.customer_id), keys)
+    route_key = keys[0] if keys else str(touchpoint.customer_id)
+    return Accepted(touchpoint, route_key, keys, direct_profile(touchpoint) or "")
 
 
 async def _route(pipeline: Pipeline, outbox: Outbox, event: faust.EventT) -> None:
@@ -80,7 +84,7 @@ async def _route(pipeline: Pipeline, outbox: Outbox, event: faust.EventT) -> Non
         await _dead_letter(pipeline, outbox, message, raw, decision.reason)
         return
     item = Item(raw=raw, channel=decision.touchpoint.channel, published=message.timestamp or 0.0)
-    outbox.to_identity(decision.route_key, Route(item=item, keys=decision.keys))
+    outbox.to_identity(decision.route_key, Route(item=item, keys=decision.keys, profile=decision.profile))
 
 
 async def _dead_letter(

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from agents.identity import IdentityBatchRun
-from orchestrator.engine import alias_keys
+from agents.ingest import Accepted, triage
 from orchestrator.runtime.envelope import (
     CustomerCommand,
     Deliver,
@@ -23,7 +23,6 @@ from orchestrator.runtime.envelope import (
     Route,
 )
 from orchestrator.runtime.partitioning import partition_for
-from schemas import parse_touchpoint
 
 PARTITIONS = 4
 
@@ -61,9 +60,10 @@ def run(pipeline: FakePipeline, event: dict[str, Any]) -> list[CustomerCommand]:
     it, as `finish` does once its output is delivered.
     """
     raw = orjson.dumps({"occurred_at": "2026-05-04T09:00:00Z", "channel": "web", **event})
-    keys = alias_keys(parse_touchpoint(raw))
-    first = partition_for(keys[0] if keys else event["customer_id"], PARTITIONS)
-    pending: dict[int, list[IdentityCommand]] = {first: [Route(Item(raw, "web", 0.0), keys)]}
+    decision = triage(raw)
+    assert isinstance(decision, Accepted)
+    route = Route(Item(raw, "web", 0.0), decision.keys, profile=decision.profile)
+    pending: dict[int, list[IdentityCommand]] = {partition_for(decision.route_key, PARTITIONS): [route]}
     customers: list[CustomerCommand] = []
     hops = 0
     while pending:
@@ -132,3 +132,16 @@ def test_a_customer_event_needs_no_lookup() -> None:
         FakePipeline(), {"event_id": "e1", "type": "page.viewed", "customer_id": "c-9", "anonymous_id": "a-9"}
     )
     assert [type(c) for c in commands] == [Deliver] and delivered_to(commands) == "c-9"
+
+
+def test_only_events_that_need_no_lookup_skip_identitys_parse() -> None:
+    """Ingest names the profile of an event that needs no alias work; identity then forwards it as is."""
+    def profile_of(event: dict[str, Any]) -> str:
+        decision = triage(orjson.dumps({"occurred_at": "2026-05-04T09:00:00Z", "channel": "web", **event}))
+        assert isinstance(decision, Accepted)
+        return decision.profile
+
+    known = {"customer_id": "c-9", "anonymous_id": "a"}
+    assert profile_of({"event_id": "e1", "type": "page.viewed", **known}) == "c-9"
+    assert profile_of({"event_id": "e2", "type": "identify", **known}) == ""
+    assert profile_of({"event_id": "e3", "type": "page.viewed", "anonymous_id": "a"}) == ""
