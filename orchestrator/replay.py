@@ -19,6 +19,8 @@ from orchestrator.engine.kpis import KpiTally
 from orchestrator.engine.state import CustomerState
 from schemas import Touchpoint
 
+_NOTHING = float("inf")  # a timer's due time when its profile has nothing left to fire
+
 
 class _Snapshot(msgspec.Struct):
     clock: float | None
@@ -38,7 +40,9 @@ class Replay:
     the heap with entries that were never due; an entry reached early is made again at the
     profile's real due time, which keeps the firing order exactly that of a complete index. The
     heap holds due times only, each with the profiles indexed there: floats compare several
-    times faster than (time, profile) tuples.
+    times faster than (time, profile) tuples. A profile's timer is one list, `[due, indexed]`: its
+    state's next due time (`_NOTHING` once nothing is left to fire) and its earliest entry, so storing a
+    state reads and updates one dict entry.
     """
 
     engine: Engine
@@ -48,23 +52,23 @@ class Replay:
     kpis: KpiTally = field(default_factory=KpiTally)
     _heap: list[float] = field(default_factory=list)  # the due times in `_entries`
     _entries: dict[float, list[str]] = field(default_factory=dict)  # due time → profiles indexed there
-    _due: dict[str, float] = field(default_factory=dict)  # profile → its state's next due time
-    _indexed: dict[str, float] = field(default_factory=dict)  # profile → its earliest entry
+    _timers: dict[str, list[float]] = field(default_factory=dict)  # profile → [due, indexed]
 
     def advance_to(self, moment: float) -> Iterator[Step]:
         """Move the clock forward (never back) and fire every deadline it passes, in order."""
         if self.clock is not None and moment <= self.clock:
             return
-        heap, due_of, indexed = self._heap, self._due, self._indexed
+        heap, timers = self._heap, self._timers
         while heap and heap[0] <= moment:
             entry = heapq.heappop(heap)
             # Firing indexes nothing at `entry` again (what is left is due later), so this is all.
             for profile in sorted(self._entries.pop(entry)):
-                if indexed.get(profile) != entry:
+                timer = timers.get(profile)
+                if timer is None or timer[1] != entry:
                     continue  # superseded by an earlier entry, which has been reached already
-                del indexed[profile]
-                due = due_of.get(profile)
-                if due is None:
+                del timers[profile]
+                due = timer[0]
+                if due == _NOTHING:
                     continue  # the profile has been erased or has nothing left to fire
                 if due != entry:  # the profile's due time moved later since: index it there
                     self._enter(profile, due)
@@ -99,7 +103,7 @@ class Replay:
             state = self.states.pop(profile, None)
             for other in resolution.merge_from:
                 state = self.engine.merge(state, self.states.pop(other, None))
-                self._due.pop(other, None)  # its deadlines are the merged profile's now
+                self._forget_due(other)  # its deadlines are the merged profile's now
         else:
             state = self.states.pop(profile, None)
         assert self.clock is not None
@@ -112,7 +116,7 @@ class Replay:
         state = step.state
         if state is None:
             self.states.pop(profile, None)
-            self._due.pop(profile, None)
+            self._forget_due(profile)
         else:
             self.states[profile] = state
             self._index(profile, state)
@@ -123,13 +127,23 @@ class Replay:
     def _index(self, profile: str, state: CustomerState) -> None:
         """Record the profile's next due time; index it only if that is earlier than its entry."""
         due = self.engine.next_due(state)
-        if due is None:
-            self._due.pop(profile, None)
+        timer = self._timers.get(profile)
+        if timer is None:
+            if due is not None:
+                self._enter(profile, due)
             return
-        self._due[profile] = due
-        indexed = self._indexed.get(profile)
-        if indexed is None or due < indexed:
+        if due is None:
+            timer[0] = _NOTHING
+        elif due < timer[1]:
             self._enter(profile, due)
+        else:
+            timer[0] = due
+
+    def _forget_due(self, profile: str) -> None:
+        """The profile has nothing left to fire; an entry it still has is skipped when reached."""
+        timer = self._timers.get(profile)
+        if timer is not None:
+            timer[0] = _NOTHING
 
     def _enter(self, profile: str, due: float) -> None:
         entries = self._entries.get(due)
@@ -138,7 +152,7 @@ class Replay:
             heapq.heappush(self._heap, due)
         else:
             entries.append(profile)
-        self._indexed[profile] = due
+        self._timers[profile] = [due, due]
 
     def snapshot(self) -> bytes:
         """Everything needed to resume later: the split-and-resume property relies on it."""

@@ -11,7 +11,7 @@ derived `geofence.entered`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import chain
 from typing import Any
@@ -61,7 +61,38 @@ def _by_precedence(rules: list[Rule]) -> tuple[Rule, ...]:
     return tuple(sorted(rules, key=_precedence))
 
 
+_Candidate = tuple[Rule, Callable[[Scope], bool] | None]  # a triggered rule and its condition's test
+
+
+class _ByChannel(dict[str, tuple[_Candidate, ...]]):
+    """One event type's triggered rules per channel, in precedence order, channel filters applied.
+
+    A channel no rule names gets the rules that name none: the channel test is done once, here,
+    rather than for every rule an event triggers.
+    """
+
+    __slots__ = ("others",)
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        super().__init__()
+        named = {channel for rule in rules for channel in rule.trigger.channels or ()}
+        for channel in (*named, None):
+            candidates = tuple(
+                (rule, rule.condition.test if rule.condition else None)
+                for rule in rules
+                if rule.trigger.channels is None or channel in rule.trigger.channels
+            )
+            if channel is None:
+                self.others = candidates
+            else:
+                self[channel] = candidates
+
+    def __missing__(self, channel: str) -> tuple[_Candidate, ...]:
+        return self.others
+
+
 _UNKNOWN_RULE = (0, 0)  # the precedence of a wait or deferred action whose rule a reload removed
+_NEVER = float("inf")  # "no end time": compares later than any, so the earliest needs no None test
 
 
 class Engine:
@@ -81,15 +112,9 @@ class Engine:
                 goals.setdefault(rule.goal.event, []).append(rule)
             for event_type in rule.wait.cancel_on if rule.wait else ():
                 cancels.setdefault(event_type, set()).add(rule.id)
-        # per event type, in precedence order: each rule with its trigger's channels and its condition's
-        # test, unwrapped once here rather than for every rule an event triggers
-        self._triggers = {
-            event: tuple(
-                (rule, rule.trigger.channels, rule.condition.test if rule.condition else None)
-                for rule in _by_precedence(rs)
-            )
-            for event, rs in triggers.items()
-        }
+        # per event type and channel, in precedence order: each rule with its condition's test,
+        # unwrapped once here rather than for every rule an event triggers
+        self._triggers = {event: _ByChannel(_by_precedence(rs)) for event, rs in triggers.items()}
         # the roots a scope needs: those of every rule an event type triggers, or of one rule's wait
         self._wait_roots = {rule.id: rule_roots(rule, at_trigger=False) for rule in rules.rules}
         self._trigger_roots = {
@@ -138,14 +163,16 @@ class Engine:
         if state is None:
             return None
         ttl, newest = self._ttl, state.newest_at
-        earliest = None if ttl is None or newest is None else newest + ttl  # the expiry
+        earliest = _NEVER if ttl is None or newest is None else newest + ttl  # the expiry
         for wait in state.waits:
-            if earliest is None or wait.due < earliest:
-                earliest = wait.due
+            due = wait.due
+            if due < earliest:
+                earliest = due
         for deferred in state.deferred:
-            if earliest is None or deferred.due < earliest:
-                earliest = deferred.due
-        return earliest
+            due = deferred.due
+            if due < earliest:
+                earliest = due
+        return None if earliest == _NEVER else earliest
 
     def context_view(self, profile_id: str, state: CustomerState) -> dict[str, Any] | None:
         """What a call-centre or store app reads about the customer (kept in Redis).
@@ -183,7 +210,7 @@ class Engine:
 class _Turn:
     """One engine call's working set: the profile, its state, the clock and what was decided."""
 
-    __slots__ = ("context", "engine", "now", "overdue", "profile_id", "state", "step")
+    __slots__ = ("context", "engine", "now", "overdue", "profile_id", "quiet", "state", "step")
 
     def __init__(self, engine: Engine, profile_id: str, state: CustomerState | None, now: float) -> None:
         self.engine = engine
@@ -196,6 +223,9 @@ class _Turn:
         self.step = Step(None)
         self.overdue = False
         self.context: dict[str, Any] | None = None  # the customer context, while the state is unchanged
+        # (decision time, end of its quiet hours): the rules an event fires decide at one time, and the
+        # customer's timezone changes only with an event, which resets it as it resets the context
+        self.quiet: tuple[float, float | None] | None = None
 
     def finish(self) -> Step:
         state = self.state
@@ -216,30 +246,35 @@ class _Turn:
         """
         state, now = self.state, self.now
         self.overdue = False
-        floor = state.clock if state.clock is not None else now
+        clock = state.clock
+        floor = now if clock is None else clock
         ttl, newest = self.engine._ttl, state.newest_at
-        expiry = None if ttl is None or newest is None else newest + ttl  # as in `Engine.next_due`
+        expiry = _NEVER if ttl is None or newest is None else newest + ttl  # as in `Engine.next_due`
         while True:
-            first: float | None = None  # the earliest end time due by now
+            first = _NEVER  # the earliest end time: due if it is by now
             for wait in state.waits:
                 due = wait.due
-                if due <= now and (first is None or due < first):
+                if due < first:
                     first = due
             for deferred in state.deferred:
                 due = deferred.due
-                if due <= now and (first is None or due < first):
+                if due < first:
                     first = due
-            if expiry is not None and expiry <= now and (first is None or expiry <= first):
+            if expiry <= now and expiry <= first:
                 self._delete_profile()
                 return
-            if first is None:
+            if first > now:
                 return
             self._fire_at(first, floor if floor > first else first)
 
     def _fire_at(self, due: float, at: float) -> None:
         """Fire the items that end at `due`, by rule precedence (waits first among equals), as at `at`."""
         state = self.state
-        items: list[PendingWait | Deferred] = [wait for wait in state.waits if wait.due == due]
+        waits = state.waits
+        if len(waits) == 1 and not state.deferred:  # the common case: the one pending item ends at `due`
+            self._wait_ended(waits.pop(), at)
+            return
+        items: list[PendingWait | Deferred] = [wait for wait in waits if wait.due == due]
         if state.deferred:  # rarely any: quiet hours
             items += [deferred for deferred in state.deferred if deferred.due == due]
         if len(items) > 1:
@@ -312,7 +347,7 @@ class _Turn:
         event: Touchpoint | TriggerRef,
     ) -> Sequence[str]:
         engine, state = self.engine, self.state
-        self.context = None  # the event changes what the context shows
+        self.context = self.quiet = None  # the event changes what the context shows, and the timezone
         entered = apply_builtin(
             state, type_, channel, at, props, context, engine._counter_plan, engine._geofences
         )
@@ -323,14 +358,12 @@ class _Turn:
         cancelled = engine._cancels.get(type_)
         if cancelled and state.waits:
             state.waits = [w for w in state.waits if w.rule_id not in cancelled]
-        triggered = engine._triggers.get(type_)
-        if triggered is None:
+        by_channel = engine._triggers.get(type_)
+        if by_channel is None:
             return entered
         now = self.now
         scope: Scope | None = None  # one per event: every trigger sees the same state after the event
-        for rule, channels, test in triggered:
-            if channels is not None and channel not in channels:
-                continue
+        for rule, test in by_channel[channel]:
             if scope is None:
                 scope = build_scope(
                     engine._trigger_roots[type_],
@@ -406,10 +439,15 @@ class _Turn:
             self._record(rule_id, self._action(rule, trigger_event_id, at, scope), at)
             return
         if rule.quiet_hours != "ignore":
-            defaults = self.engine.rules.defaults
-            until = policy.quiet_until(
-                at, policy.customer_timezone(state, defaults.timezone), defaults.quiet_hours
-            )
+            quiet = self.quiet
+            if quiet is not None and quiet[0] == at:
+                until = quiet[1]
+            else:
+                defaults = self.engine.rules.defaults
+                until = policy.quiet_until(
+                    at, policy.customer_timezone(state, defaults.timezone), defaults.quiet_hours
+                )
+                self.quiet = (at, until)
             if until is not None:
                 if rule.quiet_hours == "drop":
                     self._suppress(rule, "quiet_hours", at, trigger_event_id)
@@ -514,4 +552,4 @@ class _Turn:
         self.step.forget_aliases = tuple(sorted(set(chain(self.step.forget_aliases, old.aliases))))
         opt_outs = {channel: False for channel, granted in old.consent.items() if granted is False}
         self.state = CustomerState(consent=opt_outs)
-        self.context = None
+        self.context = self.quiet = None

@@ -5,7 +5,9 @@ Which roots a rule's expressions can read is known once the rules load (`Express
 ended wait): compiled expressions then read it with `dict.get`, in C, rather than through a lazy
 mapping's Python method for every name. `recent.events`, the one costly value nobody reads in
 practice, stays lazy, and only in the scopes of rules that can read it: elsewhere `recent` is a plain
-dict too. Likewise `cart.items` is built only for rules that can read it (most read the total).
+dict too. Likewise `cart.items` is built only for rules that can read it (most read the total), and
+is the cart's own list where it is only counted (`len(cart.items)`, every abandoned-cart recheck);
+`event` holds only its `properties` unless a rule reads another of its fields.
 Timestamps are Unix seconds; `hours_since`/`days_since` take them as they are.
 """
 
@@ -21,9 +23,13 @@ from orchestrator.rules.model import Rule
 from schemas import Touchpoint
 
 Scope = dict[str, Any]  # root name → plain data, as `build_scope` makes it
-# In a set of roots: `recent` must be the view that can build its events; `cart` must hold its items.
+# In a set of roots: `recent` must be the view that can build its events; `cart` must hold its items,
+# or at least as many values as it has (`CART_COUNT`); `event` must have every field, not only
+# `properties`.
 RECENT_EVENTS = "recent.events"
 CART_ITEMS = "cart.items"
+CART_COUNT = "cart.items#len"
+EVENT_FIELDS = "event.fields"
 
 
 def event_view(event: Touchpoint) -> dict[str, Any]:
@@ -74,22 +80,29 @@ def rule_roots(rule: Rule, *, at_trigger: bool) -> frozenset[str]:
     A wait's end evaluates the recheck, never the condition: its scope leaves out the roots only
     the condition reads (the orders of most abandoned-cart rules, built for every ended wait).
     `RECENT_EVENTS` and `CART_ITEMS` are among them when one of those expressions reads
-    `recent.events` or `cart.items` (or the whole root).
+    `recent.events` or `cart.items` (or the whole root), `CART_COUNT` when `cart.items` is only
+    counted, `EVENT_FIELDS` when one reads a field of `event` other than `properties`.
     """
     roots: set[str] = set(rule.action.params.roots)
-    paths: set[tuple[str, ...]] = set(rule.action.params.paths)
+    paths: set[tuple[str, ...]] = set(rule.action.params.paths)  # values rendered: read whole
+    counted: set[tuple[str, ...]] = set()
     expression = rule.condition if at_trigger else rule.wait.recheck if rule.wait else None
     if expression is not None:
         roots |= expression.roots
-        paths |= expression.paths
+        paths |= expression.paths - expression.lengths
+        counted |= expression.lengths
     for variant in rule.variants:
         if variant.params is not None:
             roots |= variant.params.roots
             paths |= variant.params.paths
-    if _reads(paths, "recent", "events"):
+    if _reads(paths, "recent", "events") or _reads(counted, "recent", "events"):
         roots.add(RECENT_EVENTS)
-    if _reads(paths, "cart", "items"):
+    if _reads(paths, "cart", "items") or ("cart",) in counted:
         roots.add(CART_ITEMS)
+    elif ("cart", "items") in counted:
+        roots.add(CART_COUNT)
+    if any(path[0] == "event" and path[1:2] != ("properties",) for path in paths | counted):
+        roots.add(EVENT_FIELDS)
     return frozenset(roots)
 
 
@@ -114,7 +127,12 @@ def build_scope(
     """
     scope: Scope = {"now": now}
     if "event" in roots:
-        scope["event"] = trigger_view(event) if isinstance(event, TriggerRef) else event_view(event)
+        if EVENT_FIELDS in roots:
+            scope["event"] = trigger_view(event) if isinstance(event, TriggerRef) else event_view(event)
+        else:
+            scope["event"] = {
+                "properties": event.properties if isinstance(event, TriggerRef) else event.props
+            }
     if "customer" in roots:
         timezone = customer_timezone(state, default_tz).key
         scope["customer"] = {
@@ -124,7 +142,12 @@ def build_scope(
             "timezone": timezone,
         }
     if "cart" in roots:
-        scope["cart"] = cart_view(state) if CART_ITEMS in roots else {"total": cart_total(state)}
+        if CART_ITEMS in roots:
+            scope["cart"] = cart_view(state)
+        elif CART_COUNT in roots:
+            scope["cart"] = {"items": state.cart, "total": cart_total(state)}
+        else:
+            scope["cart"] = {"total": cart_total(state)}
     if "orders" in roots:
         scope["orders"] = {
             "count": state.orders_count,

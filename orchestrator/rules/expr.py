@@ -119,7 +119,9 @@ class Expression:
     `test(scope)` is the truth of `evaluate(scope)`, a closure of its own rather than a method over
     `evaluate`: conditions are tested for every event of every customer, and a call layer (and a
     `bool()`) fewer is measurable there. `paths` are the dotted names it reads (`("cart", "total")`),
-    for the engine to leave out what no rule reads.
+    for the engine to leave out what no rule reads. `lengths` are those of them read only as
+    `len(path)`: for those the engine may give any value of the same length (the cart's own items
+    rather than a dict built for each of them, at every wait's recheck).
     """
 
     source: str
@@ -127,6 +129,7 @@ class Expression:
     paths: frozenset[tuple[str, ...]] = field(compare=False)
     evaluate: Evaluator = field(compare=False, repr=False)
     test: Callable[[Scope], bool] = field(compare=False, repr=False)
+    lengths: frozenset[tuple[str, ...]] = field(default=frozenset(), compare=False)
 
 
 class Template:
@@ -583,6 +586,7 @@ class _Compiler:
         self.renamed = renamed
         self.roots: set[str] = set()
         self.paths: set[tuple[str, ...]] = set()
+        self.value_reads: dict[tuple[str, ...], int] = {}  # path → reads other than `len(path)`
 
     def offset(self, byte_col: int) -> int:
         if self.ascii:
@@ -648,6 +652,7 @@ class _Compiler:
         path = (name, *reversed(keys))
         self.roots.add(name)
         self.paths.add(path)
+        self.value_reads[path] = self.value_reads.get(path, 0) + 1
         return _Node(fn=_path_getter(path), path=path)
 
     def _attribute(self, node: ast.Attribute) -> str:
@@ -779,6 +784,8 @@ class _Compiler:
             self.roots.add("now")
             return _Node(fn=_since(fns[0], _CLOCK_UNITS_S[name]))
         if name == "len":
+            if args[0].path is not None:  # read for its length only (unless also read elsewhere)
+                self.value_reads[args[0].path] -= 1
             return self._folded(_Node(fn=_len_of(fns[0]), length_of=args[0].path), args)
         function = _PURE_FUNCTIONS[name]
         if len(fns) == 1:
@@ -887,6 +894,7 @@ def compile_expression(source: str) -> Expression:
         paths=frozenset(compiler.paths),
         evaluate=_guarded(root.fn),
         test=root.fn if root.safe else _guarded_test(root.fn),
+        lengths=frozenset(path for path, reads in compiler.value_reads.items() if not reads),
     )
 
 
