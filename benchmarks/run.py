@@ -195,6 +195,8 @@ def profiler(pid: int, out: Path | None) -> Iterator[None]:
             str(BIN / "py-spy"),
             "record",
             "--nonblocking",
+            "--rate",
+            "1000",
             "--format",
             spy_format,
             "-o",
