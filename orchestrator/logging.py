@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 # Libraries whose DEBUG output carries message payloads (aiokafka logs every produced key and value,
@@ -27,6 +28,13 @@ def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any])
     return event_dict
 
 
+def _json_line(event_dict: Any, **options: Any) -> str:
+    """One log line as JSON by orjson: several times faster than the stdlib encoder on the worker's
+    busiest lines (merges are logged per login), and as strict; what it cannot encode goes through
+    structlog's fallback (`default`)."""
+    return orjson.dumps(event_dict, default=options.get("default"), option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Route structlog and stdlib logging (Faust, aiokafka) through one renderer."""
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -38,7 +46,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         redact_personal_data,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_json_line)
         if json_output
         else structlog.dev.ConsoleRenderer(
             colors=True,
