@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from engine_helpers import at, ev, load, run
 
 from orchestrator.engine.reducers import cart_total, cart_view, counter_plan
-from orchestrator.engine.scope import CART_ITEMS, RECENT_EVENTS, build_scope, rule_roots
+from orchestrator.engine.scope import CART_ITEMS, RECENT_EVENTS, build_scope, rule_roots, scope_plan
 from orchestrator.engine.state import CartItem, CustomerState
 from orchestrator.rules.expr import _guarded_test, compile_expression
 from orchestrator.rules.model import Counter
@@ -53,7 +53,8 @@ def test_a_scope_without_items_has_the_same_total() -> None:
     assert cart_total(state) == cart_view(state)["total"]
     assert cart_total(CustomerState()) == cart_view(CustomerState())["total"] == 0
     event = ev("go")
-    scope = build_scope(frozenset({"cart", "recent"}), "c1", state, event, 0.0, (), ZoneInfo("UTC"))
+    plan = scope_plan(frozenset({"cart", "recent"}))
+    scope = build_scope(plan, "c1", state, event, 0.0, (), ZoneInfo("UTC"))
     assert scope["cart"] == {"total": cart_view(state)["total"]}
     assert scope["recent"] == {"viewed": []}
 

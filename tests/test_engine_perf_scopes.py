@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo
 from engine_helpers import ev, load, run
 
 from orchestrator.engine import Engine
-from orchestrator.engine.scope import CART_COUNT, CART_ITEMS, EVENT_FIELDS, build_scope, rule_roots
+from orchestrator.engine.scope import (
+    CART_COUNT,
+    CART_ITEMS,
+    EVENT_FIELDS,
+    build_scope,
+    rule_roots,
+    scope_plan,
+)
 from orchestrator.engine.state import CartItem, CustomerState
 from orchestrator.rules.expr import compile_expression
 
@@ -51,8 +58,9 @@ def test_counted_and_properties_only_scopes_read_as_the_full_ones() -> None:
     event = ev("go", n=3)
     utc = ZoneInfo("UTC")
     full_roots = frozenset({"cart", CART_ITEMS, "event", EVENT_FIELDS})
-    full = build_scope(full_roots, "c1", state, event, 0.0, (), utc)
-    small = build_scope(frozenset({"cart", CART_COUNT, "event"}), "c1", state, event, 0.0, (), utc)
+    full = build_scope(scope_plan(full_roots), "c1", state, event, 0.0, (), utc)
+    small_plan = scope_plan(frozenset({"cart", CART_COUNT, "event"}))
+    small = build_scope(small_plan, "c1", state, event, 0.0, (), utc)
     sources = ("len(cart.items) > 1", "len(cart.items) == 2", "cart.total > 20", "event.properties.n == 3")
     for source in sources:
         expression = compile_expression(source)
@@ -72,8 +80,39 @@ def test_a_channel_no_rule_names_triggers_only_the_rules_without_channels(tmp_pa
           action: {type: chat.note, category: service}
         """,
     )
-    by_channel = Engine(rules)._triggers["go"]
-    assert [rule.id for rule, _ in by_channel["web"]] == ["web-only", "any"]
-    assert [rule.id for rule, _ in by_channel["kiosk"]] == ["any"]
+    by_channel = Engine(rules)._effects["go"][2]
+    assert by_channel is not None
+    assert [rule.id for rule, _, _ in by_channel["web"]] == ["web-only", "any"]
+    assert [rule.id for rule, _, _ in by_channel.get("kiosk", by_channel.others)] == ["any"]
     outcome = run(rules, [ev("go", 0, channel="kiosk"), ev("go", "1m", channel="web")])
     assert [a.rule_id for a in outcome.actions] == ["any", "web-only", "any"]
+
+
+def test_a_rule_with_its_predecessors_condition_reuses_the_answer(tmp_path: Path) -> None:
+    rules = load(
+        tmp_path,
+        """
+        - id: first
+          trigger: {event: go}
+          condition: "event.properties.n >= 2"
+          action: {type: chat.note, category: service}
+        - id: second
+          trigger: {event: go}
+          condition: "event.properties.n >= 2"
+          action: {type: chat.note, category: service}
+        - id: third
+          trigger: {event: go}
+          condition: "event.properties.n >= 3"
+          action: {type: chat.note, category: service}
+        - id: fourth
+          trigger: {event: go}
+          condition: "event.properties.n >= 2"
+          action: {type: chat.note, category: service}
+        """,
+    )
+    by_channel = Engine(rules)._effects["go"][2]
+    assert by_channel is not None
+    assert [same for _, _, same in by_channel.others] == [False, True, False, False]
+    outcome = run(rules, [ev("go", 0, n=1), ev("go", "1m", n=2), ev("go", "2m", n=3)])
+    decided = ["first", "second", "fourth", "first", "second", "third", "fourth"]
+    assert [a.rule_id for a in outcome.actions] == decided

@@ -23,7 +23,7 @@ from orchestrator.engine.identity import IDENTIFY, alias_keys
 from orchestrator.engine.merge import merge_states
 from orchestrator.engine.outcomes import Conversion, Deferral, Step, Suppression, iso_utc
 from orchestrator.engine.reducers import apply_builtin, cart_view, counter_plan
-from orchestrator.engine.scope import Scope, build_scope, rule_roots
+from orchestrator.engine.scope import Scope, build_scope, rule_roots, scope_plan
 from orchestrator.engine.state import (
     MAX_SEEN_EVENT_IDS,
     CustomerState,
@@ -61,35 +61,45 @@ def _by_precedence(rules: list[Rule]) -> tuple[Rule, ...]:
     return tuple(sorted(rules, key=_precedence))
 
 
-_Candidate = tuple[Rule, Callable[[Scope], bool] | None]  # a triggered rule and its condition's test
+# A triggered rule, its condition's test (None for none) and whether that is the previous rule's condition
+_Candidate = tuple[Rule, Callable[[Scope], bool] | None, bool]
 
 
 class _ByChannel(dict[str, tuple[_Candidate, ...]]):
     """One event type's triggered rules per channel, in precedence order, channel filters applied.
 
-    A channel no rule names gets the rules that name none: the channel test is done once, here,
-    rather than for every rule an event triggers.
+    A channel no rule names gets the rules that name none (`others`, read with `get`, not through a
+    `__missing__` call): the channel test is done once, here, rather than for every rule an event
+    triggers. A rule with the same condition as the rule before it (rules copied per channel or
+    action sit together) is marked as such: a condition reads only the scope, which no decision
+    changes, so one evaluation answers both. `plan` is what their scope holds: the roots of them all.
     """
 
-    __slots__ = ("others",)
+    __slots__ = ("others", "plan")
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         super().__init__()
+        self.plan = scope_plan(frozenset().union(*(rule_roots(rule, at_trigger=True) for rule in rules)))
         named = {channel for rule in rules for channel in rule.trigger.channels or ()}
         for channel in (*named, None):
-            candidates = tuple(
-                (rule, rule.condition.test if rule.condition else None)
-                for rule in rules
-                if rule.trigger.channels is None or channel in rule.trigger.channels
-            )
+            candidates: list[_Candidate] = []
+            previous: Rule | None = None
+            for rule in rules:
+                if rule.trigger.channels is not None and channel not in rule.trigger.channels:
+                    continue
+                condition = rule.condition
+                same = condition is not None and previous is not None and previous.condition == condition
+                candidates.append((rule, condition.test if condition else None, same))
+                previous = rule
             if channel is None:
-                self.others = candidates
+                self.others = tuple(candidates)
             else:
-                self[channel] = candidates
+                self[channel] = tuple(candidates)
 
-    def __missing__(self, channel: str) -> tuple[_Candidate, ...]:
-        return self.others
 
+# What an event type sets off, in one lookup per event: the rules it is the goal of, the rules whose
+# waits it cancels, the rules it triggers; None where there are none.
+_Effects = tuple[tuple[Rule, ...] | None, set[str] | None, _ByChannel | None]
 
 _UNKNOWN_RULE = (0, 0)  # the precedence of a wait or deferred action whose rule a reload removed
 _NEVER = float("inf")  # "no end time": compares later than any, so the earliest needs no None test
@@ -114,15 +124,13 @@ class Engine:
                 cancels.setdefault(event_type, set()).add(rule.id)
         # per event type and channel, in precedence order: each rule with its condition's test,
         # unwrapped once here rather than for every rule an event triggers
-        self._triggers = {event: _ByChannel(_by_precedence(rs)) for event, rs in triggers.items()}
-        # the roots a scope needs: those of every rule an event type triggers, or of one rule's wait
-        self._wait_roots = {rule.id: rule_roots(rule, at_trigger=False) for rule in rules.rules}
-        self._trigger_roots = {
-            event: frozenset().union(*(rule_roots(r, at_trigger=True) for r in rs))
-            for event, rs in triggers.items()
+        by_channel = {event: _ByChannel(_by_precedence(rs)) for event, rs in triggers.items()}
+        self._effects: dict[str, _Effects] = {
+            event: (tuple(goals.get(event, ())) or None, cancels.get(event), by_channel.get(event))
+            for event in triggers.keys() | goals.keys() | cancels.keys()
         }
-        self._goals = {event: tuple(rs) for event, rs in goals.items()}
-        self._cancels = cancels
+        # what the scope of a wait's end holds: the roots of the rule's params and recheck
+        self._wait_plans = {rule.id: scope_plan(rule_roots(rule, at_trigger=False)) for rule in rules.rules}
         self._handoff_rules = frozenset(r.id for r in rules.rules if r.action.type.endswith(".handoff"))
         # what the hot path reads for every event or decision, unwrapped once here
         self._channels = {rule.id: rule.action.channel for rule in rules.rules}
@@ -246,8 +254,6 @@ class _Turn:
         """
         state, now = self.state, self.now
         self.overdue = False
-        clock = state.clock
-        floor = now if clock is None else clock
         ttl, newest = self.engine._ttl, state.newest_at
         expiry = _NEVER if ttl is None or newest is None else newest + ttl  # as in `Engine.next_due`
         while True:
@@ -265,6 +271,8 @@ class _Turn:
                 return
             if first > now:
                 return
+            clock = state.clock
+            floor = now if clock is None else clock
             self._fire_at(first, floor if floor > first else first)
 
     def _fire_at(self, due: float, at: float) -> None:
@@ -294,7 +302,7 @@ class _Turn:
             return
         engine = self.engine
         scope = build_scope(
-            engine._wait_roots[rule.id],
+            engine._wait_plans[rule.id],
             self.profile_id,
             self.state,
             wait.trigger,
@@ -351,30 +359,36 @@ class _Turn:
         entered = apply_builtin(
             state, type_, channel, at, props, context, engine._counter_plan, engine._geofences
         )
-        goals = engine._goals.get(type_)
+        effects = engine._effects.get(type_)
+        if effects is None:
+            return entered
+        goals, cancelled, by_channel = effects
         if goals is not None and state.last_actions:  # only a recorded action can convert
             for rule in goals:
                 self._match_goal(rule, channel, at)
-        cancelled = engine._cancels.get(type_)
         if cancelled and state.waits:
             state.waits = [w for w in state.waits if w.rule_id not in cancelled]
-        by_channel = engine._triggers.get(type_)
         if by_channel is None:
             return entered
+        candidates = by_channel.get(channel, by_channel.others)
+        if not candidates:
+            return entered
         now = self.now
-        scope: Scope | None = None  # one per event: every trigger sees the same state after the event
-        for rule, test in by_channel[channel]:
-            if scope is None:
-                scope = build_scope(
-                    engine._trigger_roots[type_],
-                    self.profile_id,
-                    state,
-                    event,
-                    now,
-                    engine._counter_names,
-                    engine._default_tz,
-                )
-            if test is not None and not test(scope):
+        # one scope per event: every trigger sees the same state after the event
+        scope = build_scope(
+            by_channel.plan,
+            self.profile_id,
+            state,
+            event,
+            now,
+            engine._counter_names,
+            engine._default_tz,
+        )
+        passed = True
+        for rule, test, same in candidates:
+            if not same:
+                passed = test is None or test(scope)
+            if not passed:
                 continue
             wait = rule.wait
             if wait is None:
@@ -432,7 +446,8 @@ class _Turn:
             ):
                 self._suppress(rule, "cooldown", at, trigger_event_id)
                 return
-        if hashing.in_holdout(rule_id, self.profile_id, rule.holdout):
+        holdout = rule.holdout
+        if holdout and hashing.in_holdout(rule_id, self.profile_id, holdout):  # most rules hold none out
             self._record(rule_id, self._action(rule, trigger_event_id, at, scope, held_out=True), at)
             return
         if rule.action.category != "marketing":

@@ -111,8 +111,34 @@ def _reads(paths: set[tuple[str, ...]], root: str, key: str) -> bool:
     return any(path[0] == root and path[1:2] in ((), (key,)) for path in paths)
 
 
+# What `build_scope` puts in a scope, worked out once per set of roots (see `scope_plan`): flags it
+# unpacks in one step rather than a dozen set lookups per scope, in this order: event (0: none,
+# 1: its properties, 2: every field), customer, cart (0: none, 1: total, 2: total and the items to
+# count, 3: the full view), orders, recent (0: none, 1: viewed, 2: the lazy view), last_seen,
+# channels_seen, location, counters.
+ScopePlan = tuple[int, bool, int, bool, int, bool, bool, bool, bool]
+
+
+def scope_plan(roots: frozenset[str]) -> ScopePlan:
+    """The plan of a scope holding `roots`, as `rule_roots` names them; any other name reads as null."""
+    event = 0 if "event" not in roots else 2 if EVENT_FIELDS in roots else 1
+    cart = 0 if "cart" not in roots else 3 if CART_ITEMS in roots else 2 if CART_COUNT in roots else 1
+    recent = 0 if "recent" not in roots else 2 if RECENT_EVENTS in roots else 1
+    return (
+        event,
+        "customer" in roots,
+        cart,
+        "orders" in roots,
+        recent,
+        "last_seen" in roots,
+        "channels_seen" in roots,
+        "location" in roots,
+        "counters" in roots,
+    )
+
+
 def build_scope(
-    roots: frozenset[str],
+    plan: ScopePlan,
     profile_id: str,
     state: CustomerState,
     event: Touchpoint | TriggerRef,
@@ -120,20 +146,21 @@ def build_scope(
     counter_names: tuple[str, ...],
     default_tz: ZoneInfo,
 ) -> Scope:
-    """The roots in `roots` (and `now`), as plain data: what compiled expressions read.
+    """The roots `plan` holds (and `now`), as plain data: what compiled expressions read.
 
-    `roots` must hold every root the expressions to evaluate can read (see `rule_roots`); any
+    The plan must hold every root the expressions to evaluate can read (see `rule_roots`); any
     other name reads as null, as an unknown name would.
     """
     scope: Scope = {"now": now}
-    if "event" in roots:
-        if EVENT_FIELDS in roots:
+    event_kind, customer, cart, orders, recent, last_seen, channels_seen, location, counters = plan
+    if event_kind:
+        if event_kind == 2:
             scope["event"] = trigger_view(event) if isinstance(event, TriggerRef) else event_view(event)
         else:
             scope["event"] = {
                 "properties": event.properties if isinstance(event, TriggerRef) else event.props
             }
-    if "customer" in roots:
+    if customer:
         timezone = customer_timezone(state, default_tz).key
         scope["customer"] = {
             "id": profile_id,
@@ -141,29 +168,29 @@ def build_scope(
             "consent": state.consent,
             "timezone": timezone,
         }
-    if "cart" in roots:
-        if CART_ITEMS in roots:
+    if cart:
+        if cart == 3:
             scope["cart"] = cart_view(state)
-        elif CART_COUNT in roots:
+        elif cart == 2:
             scope["cart"] = {"items": state.cart, "total": cart_total(state)}
         else:
             scope["cart"] = {"total": cart_total(state)}
-    if "orders" in roots:
+    if orders:
         scope["orders"] = {
             "count": state.orders_count,
             "total_spent": state.orders_total,
             "last_at": state.orders_last_at,
         }
-    if "recent" in roots:
-        scope["recent"] = _RecentView(state) if RECENT_EVENTS in roots else {"viewed": state.viewed}
-    if "last_seen" in roots:
+    if recent:
+        scope["recent"] = _RecentView(state) if recent == 2 else {"viewed": state.viewed}
+    if last_seen:
         scope["last_seen"] = state.last_seen
-    if "channels_seen" in roots:
+    if channels_seen:
         scope["channels_seen"] = state.channels
-    if "location" in roots:
-        location = state.location
-        scope["location"] = {"lat": location[0], "lon": location[1]} if location else None
-    if "counters" in roots:
+    if location:
+        where = state.location
+        scope["location"] = {"lat": where[0], "lon": where[1]} if where else None
+    if counters:
         counts = state.counters
         scope["counters"] = {name: counts.get(name, 0) for name in counter_names}
     return scope
