@@ -216,6 +216,7 @@ def values(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
 class FakeMessage:
     partition: int
     offset: int
+    topic: str = ""  # a real Faust table's write checks its source topic's partition count
 
 
 @dataclass(eq=False)

@@ -9,40 +9,31 @@ embedded broker with a real RocksDB store.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 import faust
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 from kafka_readback import read_back
+from runtime_support import FakeEvent, FakeMessage
 
 from orchestrator.runtime import changelog
 from orchestrator.runtime.partition_scope import acting_for
 
 
-@dataclass
-class SourceMessage:
-    """The part of a source message Faust's table writes read: which partition of which topic."""
-
-    topic: str
-    partition: int
-    offset: int = 0
-
-
-@dataclass(eq=False)
-class SourceEvent:
-    message: SourceMessage
+def source(topic: str, partition: int) -> FakeEvent:
+    """The current event a table write is routed by: a message of `partition` of `topic`."""
+    return FakeEvent(FakeMessage(partition, 0, topic))
 
 
 def write_both(tables: list[faust.Table], topic: str) -> None:
     """The same writes to each table: keys on two partitions, an overwrite and a delete."""
     for table in tables:
-        with acting_for(SourceEvent(SourceMessage(topic, 0))):  # type: ignore[arg-type]
+        with acting_for(source(topic, 0)):  # type: ignore[arg-type]
             table["alice"] = b"v1"
             table["alice"] = b"v2"
             table[b"k:raw"] = b"\x00\x01"
-        with acting_for(SourceEvent(SourceMessage(topic, 1))):  # type: ignore[arg-type]
+        with acting_for(source(topic, 1)):  # type: ignore[arg-type]
             table["bob"] = b"b"
             del table["bob"]
 
@@ -62,14 +53,14 @@ def test_batched_records_store_and_offsets_match_fausts(kafka_bootstrap: str, tm
             topic_partitions=2,
             autodiscover=False,
         )
-        source = app.topic("changelog-source", partitions=2, value_serializer="raw")
+        source_topic = app.topic("changelog-source", partitions=2, value_serializer="raw")
         plain = app.Table("plain", partitions=2, key_type=bytes, value_type=bytes)
         batched = changelog.table(app, "batched", partitions=2)
         for table in (plain, batched):
             await table.changelog_topic.maybe_declare()
-        await source.maybe_declare()  # declaring starts the producer
+        await source_topic.maybe_declare()  # declaring starts the producer
         try:
-            write_both([plain, batched], source.get_topic_name())
+            write_both([plain, batched], source_topic.get_topic_name())
             assert len(batched.unsent) == 5, "the batched table sent a record before send_changelogs"
             await changelog.send_changelogs(app, [batched])
             assert batched.unsent == []
@@ -82,7 +73,7 @@ def test_batched_records_store_and_offsets_match_fausts(kafka_bootstrap: str, tm
             assert shape(batched_records) == shape(faust_records)
 
             for partition in (0, 1):
-                with acting_for(SourceEvent(SourceMessage(source.get_topic_name(), partition))):  # type: ignore[arg-type]
+                with acting_for(source(source_topic.get_topic_name(), partition)):  # type: ignore[arg-type]
                     assert [batched.get(k) for k in ("alice", b"k:raw", "bob")] == [
                         plain.get(k) for k in ("alice", b"k:raw", "bob")
                     ]
