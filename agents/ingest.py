@@ -1,15 +1,17 @@
 """Ingest: validate touchpoints, dead-letter the bad ones, batch the good ones to `journey.identity`.
 
 Nothing here may raise on bad input: a message that cannot be parsed, is too large or breaks the
-contract goes to the dead-letter topic with its reason, and the batch goes on.
+contract goes to the dead-letter topic with its reason, and the batch goes on. The touchpoints come
+from `TouchpointConsumer` (plain aiokafka, its own group), not a Faust stream: see its module for why.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import faust
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from orchestrator import metrics
 from orchestrator.engine import alias_keys
@@ -18,24 +20,44 @@ from orchestrator.logging import get_logger
 from orchestrator.runtime.dead_letter import dead_letter_kind, dead_letter_record, redact_reason
 from orchestrator.runtime.envelope import Item, Route
 from orchestrator.runtime.pipeline import Outbox, Pipeline
+from orchestrator.runtime.touchpoint_consumer import TouchpointConsumer
+from orchestrator.runtime.tuning import FETCH_MAX_WAIT_MS
 from schemas import InvalidEvent, Touchpoint, parse_touchpoint
 
 log = get_logger(__name__)
 
 BATCH_MAX = 2000
-BATCH_WITHIN_S = 0.02
 TRUNCATED_ORIGINAL_BYTES = 64 * 1024
 
 
-def register(pipeline: Pipeline) -> None:
-    @pipeline.app.agent(pipeline.touchpoints, name="journey.ingest")
-    async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            outbox = Outbox(pipeline)
-            for event in events:
-                await _route(pipeline, outbox, event)
-            await outbox.flush()
-            yield None
+def register(pipeline: Pipeline, session_timeout_s: float) -> None:
+    async def handle(records: Sequence[ConsumerRecord]) -> None:
+        await handle_records(pipeline, records)
+
+    def joined(_assigned: set[TopicPartition]) -> None:
+        pipeline.touchpoints_joined = True
+        pipeline.announce_ready()
+
+    consumer = TouchpointConsumer(
+        pipeline.settings,
+        handle,
+        session_timeout_s=session_timeout_s,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        max_records=BATCH_MAX,
+        on_assigned=joined,
+    )
+
+    @pipeline.app.task
+    async def ingest() -> None:
+        await consumer.run()
+
+
+async def handle_records(pipeline: Pipeline, records: Sequence[ConsumerRecord]) -> None:
+    """Route every record, then wait until the broker has everything they produced."""
+    outbox = Outbox(pipeline)
+    for record in records:
+        await _route(pipeline, outbox, record)
+    await outbox.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,36 +98,31 @@ def triage(value: object) -> Accepted | Rejected:
     return Accepted(touchpoint, route_key, keys, direct_profile(touchpoint) or "")
 
 
-async def _route(pipeline: Pipeline, outbox: Outbox, event: faust.EventT) -> None:
-    message = event.message
-    raw = event.value if isinstance(event.value, bytes) else b""
+async def _route(pipeline: Pipeline, outbox: Outbox, record: ConsumerRecord) -> None:
+    raw = record.value if isinstance(record.value, bytes) else b""
     decision = triage(raw)
     if isinstance(decision, Rejected):
-        await _dead_letter(pipeline, outbox, message, raw, decision.reason)
+        await _dead_letter(pipeline, outbox, record, raw, decision.reason)
         return
-    item = Item(raw=raw, channel=decision.touchpoint.channel, published=message.timestamp or 0.0)
+    item = Item(raw=raw, channel=decision.touchpoint.channel, published=record.timestamp / 1000)
     outbox.to_identity(decision.route_key, Route(item=item, keys=decision.keys, profile=decision.profile))
 
 
 async def _dead_letter(
-    pipeline: Pipeline, outbox: Outbox, message: faust.types.Message, raw: bytes, reason: str
+    pipeline: Pipeline, outbox: Outbox, record: ConsumerRecord, raw: bytes, reason: str
 ) -> None:
-    record = dead_letter_record(raw, message.topic, message.partition, message.offset, reason)
+    topic, partition, offset = record.topic, record.partition, record.offset
+    dead = dead_letter_record(raw, topic, partition, offset, reason)
     try:
-        await outbox.send(pipeline.dlq, key=message.key, value=record)
+        await outbox.send(pipeline.dlq, key=record.key, value=dead)
     except Exception as exc:  # e.g. the broker refuses a record this large: keep the facts, cut the bytes
-        log.warning(
-            "dead_letter_truncated", topic=message.topic, offset=message.offset, error=type(exc).__name__
+        log.warning("dead_letter_truncated", topic=topic, offset=offset, error=type(exc).__name__)
+        dead = dead_letter_record(
+            raw[:TRUNCATED_ORIGINAL_BYTES], topic, partition, offset, reason, original_size=len(raw)
         )
-        record = dead_letter_record(
-            raw[:TRUNCATED_ORIGINAL_BYTES], message.topic, message.partition, message.offset, reason,
-            original_size=len(raw),
-        )
-        await outbox.send(pipeline.dlq, key=message.key, value=record)
+        await outbox.send(pipeline.dlq, key=record.key, value=dead)
     kind = dead_letter_kind(reason)
     metrics.record_dead_letter(kind)
-    metrics.record_event(message.topic.removeprefix(pipeline.settings.touchpoints_prefix), "dead_lettered")
+    metrics.record_event(topic.removeprefix(pipeline.settings.touchpoints_prefix), "dead_lettered")
     # the reason may quote field values, so only its kind is logged
-    log.info(
-        "dead_lettered", topic=message.topic, partition=message.partition, offset=message.offset, kind=kind
-    )
+    log.info("dead_lettered", topic=topic, partition=partition, offset=offset, kind=kind)

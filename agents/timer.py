@@ -33,7 +33,7 @@ def register(pipeline: Pipeline) -> None:
 
     @app.on_partitions_revoked.connect
     async def forget_revoked(sender: Any, *_: Any, **__: Any) -> None:
-        pipeline.ready = False
+        pipeline.tables_ready = False
         pipeline.index.clear()
         pipeline.ticks_in_flight.clear()
 
@@ -59,6 +59,7 @@ def rebuild(pipeline: Pipeline) -> None:
     pipeline.index.rebuild(entries)
     pipeline.kpis.rebuild(owned, pipeline.partition)
     pipeline.ticks_in_flight.clear()
-    pipeline.ready = True
+    pipeline.tables_ready = True
     metrics.set_pending_waits(len(pipeline.index))
     log.info("partitions_ready", partitions=sorted(owned), pending_profiles=len(entries))
+    pipeline.announce_ready()

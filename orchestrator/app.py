@@ -21,7 +21,6 @@ from orchestrator.runtime.kpi_ledger import KpiLedger
 from orchestrator.runtime.pipeline import RAW, Pipeline
 from orchestrator.runtime.rebalance_guard import install as install_rebalance_guard
 from orchestrator.runtime.rules_reload import LiveRules, ReloadResult
-from orchestrator.runtime.topic_pattern import follow_pattern
 from orchestrator.runtime.web import install_web
 
 DEFAULT_SESSION_TIMEOUT_S = 10.0
@@ -105,7 +104,6 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
         app=app,
         rules=rules,
         views=ContextViewWriter(settings.redis_url, settings.context_ttl_s),
-        touchpoints=app.topic(*[settings.touchpoint_topic(c) for c in settings.channels], **RAW),
         identity_topic=app.topic(settings.internal_topic("identity"), partitions=partitions, **RAW),
         customers_topic=app.topic(settings.internal_topic("customers"), partitions=partitions, **RAW),
         dlq=app.topic(settings.dlq_topic, partitions=partitions, **RAW),
@@ -116,7 +114,8 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
         kpis=KpiLedger(table("kpi_outcomes")),
     )
     app.journey = pipeline  # type: ignore[attr-defined]  # the seam for the web/dashboard views
-    for agent_module in (ingest, identity, customers, timer):
+    ingest.register(pipeline, session_timeout)
+    for agent_module in (identity, customers, timer):
         agent_module.register(pipeline)
     lag_sampler = install_web(pipeline)
 
@@ -137,10 +136,6 @@ def create_app(settings: Settings, rules_path: Path | None = None) -> faust.App:
     @app.task
     async def write_views() -> None:
         await pipeline.views.run()
-
-    @app.task
-    async def follow_touchpoint_topics() -> None:
-        await follow_pattern(app, pipeline.touchpoints, settings, str(settings.kafka_bootstrap))
 
     return app
 

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         dlq = self.dlq_topic.removeprefix(self.touchpoints_prefix).replace(".", r"\.")
         return rf"^{prefix}(?!{dlq}$)[a-z0-9_\-]+$"
 
+    @property
+    def ingest_group(self) -> str:
+        """Consumer group of the touchpoint topics (orchestrator/runtime/touchpoint_consumer.py); Faust's
+        own group, `app_id`, consumes the internal topics."""
+        return f"{self.app_id}-ingest"
+
     def touchpoint_topic(self, channel: str) -> str:
         return f"{self.touchpoints_prefix}{channel}"
 

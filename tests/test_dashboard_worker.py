@@ -41,7 +41,7 @@ async def test_worker_dashboard_shows_live_numbers(
 
     settings = isolated_settings.model_copy(update={"rules": EXAMPLE_RULES})
     worker = spawn.journey("worker", settings=settings, name="dashboard-worker")
-    await wait_log(worker, "partitions_ready", timeout_s=90)
+    await wait_log(worker, "worker_ready", timeout_s=90)
     traffic = asyncio.create_task(
         simulate(
             settings.kafka_bootstrap,

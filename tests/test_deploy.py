@@ -234,7 +234,7 @@ def test_keda_scaled_object(monkeypatch: pytest.MonkeyPatch) -> None:
         assert trigger["type"] == "kafka"
         meta = trigger["metadata"]
         assert all(isinstance(v, str) for v in meta.values()), "KEDA trigger metadata values are strings"
-        assert meta["consumerGroup"] == settings.app_id
+        assert meta["consumerGroup"] == settings.ingest_group
         assert meta["bootstrapServers"] == settings.kafka_bootstrap
         assert int(meta["lagThreshold"]) > 0
         assert meta["allowIdleConsumers"] == "false"

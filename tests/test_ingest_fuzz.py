@@ -425,7 +425,7 @@ async def live_worker(
     live_settings: Settings, module_spawner: ProcessSpawner
 ) -> AsyncIterator[ManagedProcess]:
     process = module_spawner.journey("worker", settings=live_settings)
-    await wait_log(process, "partitions_ready", timeout_s=120)
+    await wait_log(process, "worker_ready", timeout_s=120)
     yield process
 
 

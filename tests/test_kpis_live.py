@@ -119,7 +119,7 @@ async def live(
         rules=rules,
     )
     worker = module_spawner.journey("worker", settings=settings)
-    await wait_log(worker, "partitions_ready", timeout_s=120)
+    await wait_log(worker, "worker_ready", timeout_s=120)
     state = Live(settings, module_spawner, worker)
     reader = TopicReader(str(kafka_bootstrap))
 
@@ -294,5 +294,5 @@ async def test_kpi_counts_survive_a_restart(live: Live) -> None:
     before = await live_rows(live)
     live.worker.stop(grace_s=15)  # SIGTERM first (SIGKILL only if it hangs)
     live.worker = live.spawner.journey("worker", settings=live.settings, name="journey-worker-restarted")
-    await wait_log(live.worker, "partitions_ready", timeout_s=120)
+    await wait_log(live.worker, "worker_ready", timeout_s=120)
     assert await live_rows(live) == before

@@ -77,7 +77,7 @@ async def debug_worker(
     debug_settings: Settings, module_spawner: ProcessSpawner
 ) -> AsyncIterator[ManagedProcess]:
     process = module_spawner.journey("worker", settings=debug_settings)
-    await wait_log(process, "partitions_ready", timeout_s=120)
+    await wait_log(process, "worker_ready", timeout_s=120)
     yield process
 
 

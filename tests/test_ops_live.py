@@ -1,11 +1,12 @@
 """Issue 7, live: lag statuses, `journey lag` and `/metrics` against a real `journey worker`.
 
-One worker (embedded Kafka + Redis) serves the module, since a group join costs seconds. Faust's
-consumer group is the app id, so the group watched here is `settings.app_id`; it consumes the
-touchpoint topics and the internal ones. Events are produced one record per request: Tansu
-under-reports a partition's end offset after a multi-record batch, and the lag numbers compared
-here must be exact. The internal topics are written in batches by the worker itself, so their lag
-can only read low (never high) and is judged as part of the group status only.
+One worker (embedded Kafka + Redis) serves the module, since a group join costs seconds. A worker is
+in two groups whose ids start with the app id: `settings.ingest_group` consumes the touchpoint topics
+(the lag a backlog shows up in) and Faust's group, `settings.app_id`, the internal ones. Events are
+produced one record per request: Tansu under-reports a partition's end offset after a multi-record
+batch, and the lag numbers compared here must be exact. The internal topics are written in batches
+by the worker itself, so their lag can only read low (never high) and is judged as part of the group
+status only.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def ops_settings(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.
 @pytest.fixture(scope="module")
 async def worker(ops_settings: Settings, module_spawner: ProcessSpawner) -> AsyncIterator[ManagedProcess]:
     process = module_spawner.journey("worker", settings=ops_settings)
-    await wait_log(process, "partitions_ready", timeout_s=120)
+    await wait_log(process, "worker_ready", timeout_s=120)
     yield process
 
 
@@ -95,10 +96,10 @@ def pings(count: int) -> list[dict[str, Any]]:
     return [event(f"p-{uid()}", "test.ping", "web", customer_id=f"c-{uid()}") for _ in range(count)]
 
 
-def app_group(report: LagReport, settings: Settings) -> GroupLag:
+def ingest_group(report: LagReport, settings: Settings) -> GroupLag:
     groups = {g.group: g for g in report.groups}
-    assert settings.app_id in groups, sorted(groups)
-    return groups[settings.app_id]
+    assert settings.ingest_group in groups, sorted(groups)
+    return groups[settings.ingest_group]
 
 
 def touchpoint_lag(group: GroupLag, settings: Settings) -> int:
@@ -106,16 +107,17 @@ def touchpoint_lag(group: GroupLag, settings: Settings) -> int:
 
 
 async def caught_up(settings: Settings, timeout_s: float = 60.0) -> None:
-    """Until one sample shows the app's group at lag 0 everywhere (Faust commits every ~3 s)."""
+    """Until one sample shows both of the app's groups at lag 0 everywhere (Faust commits every ~3 s)."""
     deadline = time.monotonic() + timeout_s
-    async with LagMonitor(str(settings.kafka_bootstrap), groups=[settings.app_id]) as monitor:
+    watched = [settings.app_id, settings.ingest_group]
+    async with LagMonitor(str(settings.kafka_bootstrap), groups=watched) as monitor:
         while time.monotonic() < deadline:
             await monitor.sample()
             groups = monitor.report().groups
-            if groups and groups[0].lag == 0:
+            if len(groups) == len(watched) and all(g.lag == 0 for g in groups):
                 return
             await asyncio.sleep(0.5)
-    raise AssertionError(f"group {settings.app_id} never caught up: {monitor.report().as_dict()}")
+    raise AssertionError(f"groups {watched} never caught up: {monitor.report().as_dict()}")
 
 
 async def wait_actions(settings: Settings, channel: str, customers: set[str], count: int) -> list[dict]:
@@ -156,14 +158,19 @@ async def test_caught_up_idle_group_reads_ok_and_exit_0(
 
     code, document = await journey_lag(s)  # idle for the whole window: nothing arrives
     assert code == 0, document
-    assert [g["group"] for g in document["groups"]] == [s.app_id]
-    group = group_doc(document, s.app_id)
-    assert (group["status"], group["lag"], group["time_lag_s"]) == ("ok", 0, 0)
-    web = [p for p in group["partitions"] if p["topic"] == s.touchpoint_topic("web")]
+    assert [g["group"] for g in document["groups"]] == [s.app_id, s.ingest_group]
+    for group in document["groups"]:
+        assert (group["status"], group["lag"], group["time_lag_s"]) == ("ok", 0, 0)
+        for p in group["partitions"]:
+            assert (p["status"], p["lag"], p["time_lag_s"]) == ("ok", 0, 0), p
+    ingest = group_doc(document, s.ingest_group)
+    web = [p for p in ingest["partitions"] if p["topic"] == s.touchpoint_topic("web")]
     assert len(web) == s.partitions
     assert sum(p["end"] for p in web) >= len(sent)
-    for p in group["partitions"]:
-        assert (p["status"], p["lag"], p["time_lag_s"]) == ("ok", 0, 0), p
+    internal = {p["topic"] for p in group_doc(document, s.app_id)["partitions"]}
+    assert s.internal_topic("customers") in internal and not any(
+        t.startswith(s.touchpoints_prefix) for t in internal
+    )
 
 
 async def test_frozen_worker_is_stalled_then_ok_when_resumed(
@@ -178,11 +185,11 @@ async def test_frozen_worker_is_stalled_then_ok_when_resumed(
     os.killpg(worker.pid, signal.SIGSTOP)
     try:
         await publish(s, pings(backlog))
-        async with LagMonitor(str(s.kafka_bootstrap), groups=[s.app_id], window_s=30) as monitor:
+        async with LagMonitor(str(s.kafka_bootstrap), groups=[s.ingest_group], window_s=30) as monitor:
             time_lags = []
             for _ in range(3):
                 await monitor.sample()
-                frozen = app_group(monitor.report(), s)
+                frozen = ingest_group(monitor.report(), s)
                 time_lags.append(frozen.time_lag_s)
                 await asyncio.sleep(1.0)
             assert frozen.status == "stalled", frozen
@@ -192,7 +199,7 @@ async def test_frozen_worker_is_stalled_then_ok_when_resumed(
             assert late and all(p.status == "stalled" for p in late)
 
         code, document = await journey_lag(s)
-        group = group_doc(document, s.app_id)
+        group = group_doc(document, s.ingest_group)
         assert code == 2
         assert (group["status"], group["lag"]) == ("stalled", backlog)
         assert group["time_lag_s"] > time_lags[-1]
@@ -201,7 +208,7 @@ async def test_frozen_worker_is_stalled_then_ok_when_resumed(
 
     await caught_up(s)
     code, document = await journey_lag(s)
-    group = group_doc(document, s.app_id)
+    group = group_doc(document, s.ingest_group)
     assert code == 0, document
     assert (group["status"], group["lag"], group["time_lag_s"]) == ("ok", 0, 0)
 
@@ -321,7 +328,7 @@ async def test_metrics_parse_and_carry_every_spec_name(
     applied = samples("journey_events", "journey_events_total")
     assert any(x.labels == {"channel": "web", "outcome": "applied"} and x.value >= 3 for x in applied)
     lag_series = samples("journey_consumer_lag", "journey_consumer_lag")
-    assert {x.labels["group"] for x in lag_series} == {s.app_id}
+    assert {x.labels["group"] for x in lag_series} == {s.app_id, s.ingest_group}
     assert {x.labels["topic"] for x in lag_series} >= {
         s.touchpoint_topic("web"),
         s.internal_topic("customers"),

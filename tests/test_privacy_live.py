@@ -136,7 +136,7 @@ def privacy_settings(
 async def scenario(privacy_settings: Settings, module_spawner: ProcessSpawner) -> AsyncIterator[Scenario]:
     s = privacy_settings
     first = module_spawner.journey("worker", settings=s, name="worker-before")
-    await wait_log(first, "partitions_ready", timeout_s=120)
+    await wait_log(first, "worker_ready", timeout_s=120)
 
     run = uuid.uuid4().hex[:6]
     customer, control, idle = f"c-{run}", f"k-{run}", f"e-{run}"

@@ -49,7 +49,7 @@ def module_settings(
 @pytest.fixture(scope="module")
 async def worker(module_settings: Settings, module_spawner: ProcessSpawner) -> AsyncIterator[ManagedProcess]:
     process = module_spawner.journey("worker", settings=module_settings)
-    await wait_log(process, "partitions_ready", timeout_s=120)
+    await wait_log(process, "worker_ready", timeout_s=120)
     yield process
 
 

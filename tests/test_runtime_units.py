@@ -9,11 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from conftest import new_topic_prefix
 from runtime_support import PING_RULE, write_rules
 
-from orchestrator.config import Settings
 from orchestrator.embedded import free_port
 from orchestrator.runtime.context_view import ContextViewWriter, context_key
 from orchestrator.runtime.dead_letter import dead_letter_kind, dead_letter_record
@@ -36,7 +33,6 @@ from orchestrator.runtime.envelope import (
 )
 from orchestrator.runtime.partitioning import partition_for
 from orchestrator.runtime.rules_reload import LiveRules
-from orchestrator.runtime.topic_pattern import matching_topics
 from schemas import InvalidEvent, parse_touchpoint
 
 
@@ -141,16 +137,3 @@ def test_live_rules_reload_swaps_good_and_refuses_broken(tmp_path: Path) -> None
     assert result is not None and not result.ok and live.version == good
     assert all(str(path) in error for error in result.errors)
     assert live.last is result
-
-
-async def test_pattern_matches_touchpoint_topics_but_not_the_dead_letters(kafka_bootstrap: str) -> None:
-    prefix = new_topic_prefix()
-    settings = Settings(touchpoints_prefix=f"{prefix}touchpoints.", dlq_topic=f"{prefix}touchpoints.dlq")
-    names = [f"{prefix}touchpoints.kiosk", f"{prefix}touchpoints.dlq", f"{prefix}actions.email"]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
-    finally:
-        await admin.close()
-    assert await matching_topics(settings, kafka_bootstrap) == {f"{prefix}touchpoints.kiosk"}

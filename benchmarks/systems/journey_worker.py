@@ -2,8 +2,9 @@
 
 The worker cannot print a result line like the baselines, so the driver polls each worker's
 `journey_events_total` (counted when the customers agent has applied an event) and times from the
-moment the first worker logged `partitions_ready` — it starts consuming the pre-produced backlog
-then, as a baseline does at its first event — to the poll that sees every event. The first event
+moment the first worker logged `touchpoints_assigned` — its touchpoint consumer starts on the
+pre-produced backlog then, as a baseline does at its first event; nothing reads the backlog before —
+to the poll that sees every event (a wait for Faust's own group to join falls inside). The first event
 only reaches the customers agent after it went through ingest and identity, so starting the clock
 there would leave out the work done meanwhile. RSS and CPU time are sampled at every poll.
 """
@@ -24,7 +25,7 @@ from orchestrator.config import Settings
 from orchestrator.embedded import ManagedProcess
 
 POLL_S = 0.1
-READY_LOG = b'"partitions_ready"'
+READY_LOG = b'"touchpoints_assigned"'
 _EVENTS = re.compile(rb"^journey_events_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 
 

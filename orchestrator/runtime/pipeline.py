@@ -19,6 +19,7 @@ import faust
 from aiokafka.structs import RecordMetadata
 
 from orchestrator.config import Settings
+from orchestrator.logging import get_logger
 from orchestrator.runtime.changelog import BatchedChangelogTable, kafka_producer, send_changelogs
 from orchestrator.runtime.context_view import ContextViewWriter
 from orchestrator.runtime.deadlines import DeadlineIndex
@@ -34,6 +35,7 @@ from orchestrator.runtime.partition_scope import BatchWrites, write_in_partition
 from orchestrator.runtime.partitioning import partition_for
 from orchestrator.runtime.rules_reload import LiveRules
 
+log = get_logger(__name__)
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
 TICK_RETRY_S = 5.0
 DUE = struct.Struct("!d")  # `deadlines` table values: the next due time, seconds
@@ -57,7 +59,6 @@ class Pipeline:
     app: faust.App
     rules: LiveRules
     views: ContextViewWriter
-    touchpoints: faust.TopicT
     identity_topic: faust.TopicT
     customers_topic: faust.TopicT
     dlq: faust.TopicT
@@ -67,9 +68,20 @@ class Pipeline:
     merges: BatchedChangelogTable
     kpis: KpiLedger
     index: DeadlineIndex = field(default_factory=DeadlineIndex)
-    ready: bool = False  # partitions assigned and tables recovered: what `/readyz` reports
+    tables_ready: bool = False  # Faust's partitions assigned and tables recovered
+    touchpoints_joined: bool = False  # the touchpoint consumer got its first assignment
     ticks_in_flight: dict[int, float] = field(default_factory=dict)
     _action_topics: dict[str, faust.TopicT] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        """What `/readyz` reports: both consumer groups joined, tables recovered."""
+        return self.tables_ready and self.touchpoints_joined
+
+    def announce_ready(self) -> None:
+        """Log `worker_ready` when the last of the two conditions is met (after each rebalance)."""
+        if self.ready:
+            log.info("worker_ready", rules_version=self.rules.version)
 
     @property
     def partitions(self) -> int:
