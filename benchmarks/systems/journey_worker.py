@@ -73,6 +73,20 @@ class WorkerRun:
         return self.count / self.seconds if self.seconds > 0 else 0.0
 
 
+def wait_idle(processes: Sequence[ManagedProcess], busy_below: float = 0.1, timeout_s: float = 30.0) -> None:
+    """Until the workers use less than `busy_below` of a core over half a second.
+
+    All events counted is not all work done: the last batch's table writes, changelogs and context
+    views follow its count. A latency probe started then measures that tail, not the worker.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = cpu_seconds(processes)
+        time.sleep(0.5)
+        if cpu_seconds(processes) - before < busy_below * 0.5:
+            return
+
+
 def start_workers(
     journey_bin: Path, settings: Settings, count: int, log_dir: Path, *, extra_env: dict[str, str]
 ) -> list[ManagedProcess]:
