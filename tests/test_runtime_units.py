@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from runtime_support import PING_RULE, write_rules
 
 from orchestrator.embedded import free_port
-from orchestrator.runtime.context_view import ContextViewWriter, context_key
+from orchestrator.runtime.context_view import VIEWS_PER_CALL, ContextViewWriter, context_key
 from orchestrator.runtime.dead_letter import dead_letter_kind, dead_letter_record
 from orchestrator.runtime.deadlines import DeadlineIndex
 from orchestrator.runtime.envelope import (
@@ -99,6 +99,26 @@ async def test_context_view_writer_sets_with_ttl_and_deletes(redis_url: str) -> 
         writer.delete("c-view")
         assert await writer.flush()
         assert await client.get(context_key("c-view")) is None
+    finally:
+        await client.aclose()
+        await writer.close()
+
+
+async def test_context_view_writer_writes_many_views_in_chunks_with_deletes(redis_url: str) -> None:
+    writer = ContextViewWriter(redis_url, ttl_s=60)
+    client = aioredis.Redis.from_url(redis_url)
+    count = VIEWS_PER_CALL * 2 + 7
+    try:
+        writer.put("c-chunk-gone", {"old": True})
+        assert await writer.flush()
+        for n in range(count):
+            writer.put(f"c-chunk-{n}", {"n": n})
+        writer.delete("c-chunk-gone")
+        assert await writer.flush()
+        values = await client.mget([context_key(f"c-chunk-{n}") for n in range(count)])
+        assert [orjson.loads(v)["n"] for v in values] == list(range(count))
+        assert 0 < await client.ttl(context_key(f"c-chunk-{count - 1}")) <= 60
+        assert await client.get(context_key("c-chunk-gone")) is None
     finally:
         await client.aclose()
         await writer.close()
