@@ -34,7 +34,7 @@ from orchestrator.runtime.envelope import (
 )
 from orchestrator.runtime.partition_scope import acting_for, by_partition
 from orchestrator.runtime.pipeline import DUE, Outbox, Pipeline, now
-from schemas import Touchpoint, parse_touchpoint
+from schemas import Touchpoint, parse_validated_touchpoint
 
 log = get_logger(__name__)
 
@@ -158,7 +158,7 @@ class CustomerBatchRun:
         self._queue(profile, command.item)
 
     def _queue(self, profile: str, item: Item) -> None:
-        self.queued.setdefault(profile, []).append(parse_touchpoint(item.raw))
+        self.queued.setdefault(profile, []).append(parse_validated_touchpoint(item.raw))
         self.queued_items.setdefault(profile, []).append((item, self.offset))
 
     def _release_if_complete(self, profile: str, pending: PendingMerge) -> None:

@@ -22,7 +22,7 @@ from orchestrator.runtime.dead_letter import dead_letter_record
 from orchestrator.runtime.envelope import Deliver, Forget, Handoff, Link, Route, decode_identity
 from orchestrator.runtime.partition_scope import acting_for, by_partition
 from orchestrator.runtime.pipeline import Outbox, Pipeline
-from schemas import parse_touchpoint
+from schemas import parse_validated_touchpoint
 
 log = get_logger(__name__)
 UNKNOWN = ""
@@ -113,7 +113,7 @@ class IdentityBatchRun:
         if route.profile:  # decided at ingest: no lookup, link or merge
             outbox.to_customers(route.profile, Deliver(profile=route.profile, item=route.item))
             return
-        touchpoint = parse_touchpoint(route.item.raw)
+        touchpoint = parse_validated_touchpoint(route.item.raw)
         needs_all = bool(touchpoint.customer_id) and touchpoint.type == "identify"
         needs_any = not touchpoint.customer_id
         if needs_all or needs_any:

@@ -6,6 +6,7 @@ from schemas.touchpoint import (
     InvalidEvent,
     Touchpoint,
     parse_touchpoint,
+    parse_validated_touchpoint,
     touchpoint_from_dict,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "InvalidEvent",
     "Touchpoint",
     "parse_touchpoint",
+    "parse_validated_touchpoint",
     "touchpoint_from_dict",
 ]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import SHARED_EXAMPLES
 
-from schemas import MAX_EVENT_BYTES, InvalidEvent, parse_touchpoint
+from schemas import MAX_EVENT_BYTES, InvalidEvent, parse_touchpoint, parse_validated_touchpoint
 
 EXAMPLES = SHARED_EXAMPLES / "events.jsonl"
 REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -99,6 +100,18 @@ def test_every_shared_example_event_parses() -> None:
     assert lines
     for line in lines:
         assert parse_touchpoint(line).event_id
+
+
+def test_revalidation_rebuilds_exactly_what_the_first_validation_built() -> None:
+    """The worker's later hops rebuild events with `parse_validated_touchpoint`: same object, same
+    derived fields, for every event type the simulator and the shared example produce."""
+    from orchestrator.simulate import generate
+
+    simulated = [m.value for m in generate(11, 300, datetime.now(UTC), journey_scale=0, faults=False)]
+    examples = [line for line in EXAMPLES.read_bytes().splitlines() if line.strip()]
+    for raw in simulated + examples:
+        first, again = parse_touchpoint(raw), parse_validated_touchpoint(raw)
+        assert again == first and again.__dict__ == first.__dict__, raw
 
 
 def test_invalid_cases_are_distinct_and_many() -> None:
