@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -101,6 +102,10 @@ class _ByChannel(dict[str, tuple[_Candidate, ...]]):
 # waits it cancels, the rules it triggers; None where there are none.
 _Effects = tuple[tuple[Rule, ...] | None, set[str] | None, _ByChannel | None]
 
+# What the engine reads of a touchpoint, in one step from its instance dict, where pydantic keeps the
+# fields (and the derived `ts` and `props`): the interpreter has no fast attribute read for a class with
+# a `__getattr__`, as pydantic's models have, and six slow reads per event cost more than this lookup.
+_EVENT_FIELDS = itemgetter("event_id", "type", "channel", "ts", "props", "context")
 _UNKNOWN_RULE = (0, 0)  # the precedence of a wait or deferred action whose rule a reload removed
 _NEVER = float("inf")  # "no end time": compares later than any, so the earliest needs no None test
 
@@ -150,13 +155,16 @@ class Engine:
             turn.apply_event(event)
             if turn.overdue:  # a late event started a wait that has already ended: it fires at once
                 turn.fire_due()
-        return turn.finish()
+        # the turn's end, here rather than in a method of its own: one call fewer per engine call
+        ended, step = turn.state, turn.step
+        ended.clock = turn.now
+        # A profile that has seen an event is never empty: skip building an empty state to compare.
+        step.state = None if ended.newest_at is None and ended == CustomerState(clock=turn.now) else ended
+        return step
 
     def advance(self, profile_id: str, state: CustomerState | None, now: float) -> Step:
         """Fire the waits and deferred actions due at or before `now`."""
-        turn = _Turn(self, profile_id, state, now)
-        turn.fire_due()
-        return turn.finish()
+        return self.apply(profile_id, state, (), now)
 
     def merge(self, into: CustomerState | None, other: CustomerState | None) -> CustomerState | None:
         """Fold an anonymous profile into the customer it turned out to be."""
@@ -235,15 +243,6 @@ class _Turn:
         # customer's timezone changes only with an event, which resets it as it resets the context
         self.quiet: tuple[float, float | None] | None = None
 
-    def finish(self) -> Step:
-        state = self.state
-        now = state.clock = self.now
-        # A profile that has seen an event is never empty: skip building an empty state to compare.
-        empty = state.newest_at is None and state == CustomerState(clock=now)
-        step = self.step
-        step.state = None if empty else state
-        return step
-
     # -- the clock ---------------------------------------------------------------------------
 
     def fire_due(self) -> None:
@@ -319,7 +318,7 @@ class _Turn:
 
     def apply_event(self, event: Touchpoint) -> None:
         state = self.state
-        event_id = event.event_id
+        event_id, type_, channel, at, props, context = _EVENT_FIELDS(event.__dict__)
         fingerprint = hashing.event_fingerprint(event_id)
         seen = state.seen
         if fingerprint in seen:
@@ -329,15 +328,13 @@ class _Turn:
         if len(seen) > MAX_SEEN_EVENT_IDS:
             del seen[: len(seen) - MAX_SEEN_EVENT_IDS]
         self.step.applied += 1
-        type_ = event.type
         if type_ == ERASURE:
             self._delete_profile()
             return
         if type_ == IDENTIFY and event.customer_id == self.profile_id:
             known = set(state.aliases)
             state.aliases.extend(key for key in alias_keys(event) if key not in known)
-        channel, at = event.channel, event.ts
-        entered = self._handle(type_, channel, at, event.props, event.context, event_id, event)
+        entered = self._handle(type_, channel, at, props, context, event_id, event)
         for fence_id in entered:
             derived = TriggerRef(
                 f"{event_id}:geofence:{fence_id}", GEOFENCE_ENTERED, channel, at, {"geofence": fence_id}
@@ -385,6 +382,8 @@ class _Turn:
             engine._default_tz,
         )
         passed = True
+        # the waits this event starts share one record of it: nothing changes a wait's trigger
+        trigger = event if isinstance(event, TriggerRef) else None
         for rule, test, same in candidates:
             if not same:
                 passed = test is None or test(scope)
@@ -394,14 +393,14 @@ class _Turn:
             if wait is None:
                 self._decide(rule, event_id, now, scope)
                 continue
-            if not self._reenter(rule):
+            if state.waits and not self._reenter(rule):  # no pending wait: nothing to restart or keep
                 continue
-            trigger = (
-                event if isinstance(event, TriggerRef) else TriggerRef(event_id, type_, channel, at, props)
-            )
+            if trigger is None:
+                trigger = TriggerRef(event_id, type_, channel, at, props)
             due = at + wait.for_s
             state.waits.append(PendingWait(rule.id, due, trigger))
-            self.overdue = self.overdue or due <= now
+            if due <= now:
+                self.overdue = True
         return entered
 
     def _reenter(self, rule: Rule) -> bool:
